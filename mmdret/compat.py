@@ -27,6 +27,7 @@ def mmengine_checkpoint_safe_globals():
                      if name.endswith('DType')]
     numpy_core = getattr(np, '_core', None) or np.core
     return [HistoryBuffer, np.ndarray, np.dtype, numpy_core.multiarray._reconstruct,
+            numpy_core.multiarray.scalar,
             builtins.getattr, *dtype_classes]
 
 

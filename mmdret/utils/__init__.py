@@ -1,0 +1,3 @@
+from .setup_env import register_all_modules, setup_cpu_distributed
+
+__all__ = ['register_all_modules', 'setup_cpu_distributed']

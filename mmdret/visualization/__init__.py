@@ -1,0 +1,1 @@
+import mmaction.visualization  # noqa: F401  (fills the parent registries)

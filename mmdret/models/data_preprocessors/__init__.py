@@ -1,0 +1,3 @@
+from .retrieval_data_preprocessor import RetrievalDataPreprocessor
+
+__all__ = ['RetrievalDataPreprocessor']

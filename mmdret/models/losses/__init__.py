@@ -1,0 +1,3 @@
+from .generation_ce_loss import GenerationCELoss
+from .generation_mse_loss import GenerationMSELoss
+from .symmetric_infonce_loss import SymmetricInfoNCELoss

@@ -1,0 +1,3 @@
+from .diffusion_ret import DiffusionRet
+
+__all__ = ['DiffusionRet']

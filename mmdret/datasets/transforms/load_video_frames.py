@@ -1,0 +1,85 @@
+import math
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmdret.registry import TRANSFORMS
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that cannot be opened or decoded; the dataset's policy decides what follows."""
+
+    def __init__(self, path, reason):
+        super().__init__(f'Cannot decode video {path!r}: {reason}')
+        self.path = path
+
+
+def fps_frame_indices(num_frames_in_video, video_fps, sample_fps):
+    """Frame indices at ``sample_fps`` frames per second (official: frame ``sec * fps``)."""
+    fps = max(int(video_fps), 1)  # the official reader uses int(CAP_PROP_FPS)
+    step = fps / sample_fps
+    count = math.ceil(num_frames_in_video / step)
+    return [int(i * step) for i in range(count) if int(i * step) < num_frames_in_video]
+
+
+def uniform_subsample(indices, max_frames):
+    """Keep ``max_frames`` of ``indices`` uniformly (official ``slice_framepos=2``)."""
+    if len(indices) <= max_frames:
+        return list(indices)
+    keep = np.linspace(0, len(indices) - 1, max_frames, dtype=int)
+    return [indices[i] for i in keep]
+
+
+@TRANSFORMS.register_module()
+class LoadVideoFrames(BaseTransform):
+    """Decode frames with decord at ``sample_fps``, uniformly subsampled to ``max_frames``.
+
+    Required keys: ``filename``. Added keys: ``imgs`` (list of RGB uint8 arrays),
+    ``num_valid_frames``, ``frame_inds``, ``img_shape``, ``original_shape``.
+
+    An unreadable video raises :class:`VideoDecodeError` (the dataset applies its policy). When
+    the dataset has chosen to keep such a video masked (``video_decode_failed`` in the results),
+    one black placeholder frame is emitted with ``num_valid_frames = 0``.
+
+    Args:
+        max_frames (int): frames kept per video. Defaults to 12 (official).
+        sample_fps (float): frames per second read before subsampling. Defaults to 1 (official).
+        num_threads (int): decord decoding threads. Defaults to 1.
+        placeholder_size (int): side of the black placeholder frame. Defaults to 32.
+    """
+
+    def __init__(self, max_frames=12, sample_fps=1, num_threads=1, placeholder_size=32):
+        self.max_frames = max_frames
+        self.sample_fps = sample_fps
+        self.num_threads = num_threads
+        self.placeholder_size = placeholder_size
+
+    def _decode(self, path):
+        import decord
+        try:
+            reader = decord.VideoReader(path, num_threads=self.num_threads)
+            indices = fps_frame_indices(len(reader), reader.get_avg_fps(), self.sample_fps)
+            if not indices:
+                raise ValueError('the video has no frames')
+            indices = uniform_subsample(indices, self.max_frames)
+            frames = reader.get_batch(indices).asnumpy()
+        except Exception as error:  # decord raises its own error types, and RuntimeError
+            raise VideoDecodeError(path, f'{type(error).__name__}: {error}') from error
+        return list(frames), indices
+
+    def transform(self, results):
+        if results.get('video_decode_failed'):
+            side = self.placeholder_size
+            frames, indices = [np.zeros((side, side, 3), np.uint8)], []
+            results['num_valid_frames'] = 0
+        else:
+            frames, indices = self._decode(results['filename'])
+            results['num_valid_frames'] = len(frames)
+        results['imgs'] = frames
+        results['frame_inds'] = np.asarray(indices, dtype=np.int64)
+        results['img_shape'] = results['original_shape'] = frames[0].shape[:2]
+        return results
+
+    def __repr__(self):
+        return (f'{type(self).__name__}(max_frames={self.max_frames}, '
+                f'sample_fps={self.sample_fps})')

@@ -1,0 +1,153 @@
+import time
+
+import torch
+from mmengine.dist import all_reduce, get_rank
+from mmengine.model import is_model_wrapper
+from mmengine.runner import TestLoop, ValLoop, autocast
+
+from mmdret.evaluation.functional import ground_truth_ranks
+from mmdret.registry import LOOPS
+from mmdret.utils.distributed import first_occurrence, gather_indexed
+
+# (direction, query modality, candidate modality)
+DIRECTIONS = (('t2v', 'text', 'video'), ('v2t', 'video', 'text'))
+
+
+def concat_features(batches):
+    return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
+
+
+def slice_features(features, part):
+    return {key: value[part] for key, value in features.items()}
+
+
+def unique_local(features):
+    """Drop the duplicates that sampler padding adds to a rank's shard."""
+    _, first = first_occurrence(features['index'])
+    return slice_features(features, first)
+
+
+def sum_over_ranks(value):
+    total = torch.tensor(value)
+    all_reduce(total)
+    return int(total)
+
+
+def positives_for(direction, queries, candidates):
+    if direction == 't2v':
+        return queries['video_index'][:, None] == candidates['index'][None, :]
+    return queries['index'][:, None] == candidates['video_index'][None, :]
+
+
+class RetrievalEvaluation:
+    """Sharded retrieval evaluation shared by the val and test loops.
+
+    Each rank extracts features for its shard of the dataset, the candidates of both modalities
+    are gathered once, and each rank scores only its own queries, ``query_chunk_size`` at a time
+    (never a full N x N matrix), turning each chunk into ranks at once.
+    """
+
+    def __init__(self, query_chunk_size=32, tie_rule='pessimistic'):
+        self.query_chunk_size = query_chunk_size
+        self.tie_rule = tie_rule
+
+    def __call__(self, loop, mode):
+        runner = loop.runner
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model.eval()
+        features = self.extract(loop, model, mode)
+        records, num_corrupt = self.rank_queries(runner, model, features)
+        loop.evaluator.process(data_samples=records, data_batch=None)
+        metrics = loop.evaluator.evaluate(sum_over_ranks(len(records)))
+        num_corrupt = sum_over_ranks(num_corrupt)
+        if num_corrupt:
+            runner.logger.warning(f'{num_corrupt} videos could not be decoded and were kept '
+                                  'with an empty frame mask (corrupt_video_policy="mask")')
+        metrics[f'{loop.evaluator.metrics[0].prefix}/corrupt_videos'] = num_corrupt
+        return metrics
+
+    def extract(self, loop, model, mode):
+        runner = loop.runner
+        texts, videos = [], []
+        for batch_idx, data_batch in enumerate(loop.dataloader):
+            runner.call_hook(f'before_{mode}_iter', batch_idx=batch_idx, data_batch=data_batch)
+            with torch.no_grad(), autocast(enabled=loop.fp16):
+                data = model.data_preprocessor(data_batch, False)
+                batch = model(**data, mode='tensor')
+            texts.append({k: v.float() if v.is_floating_point() else v
+                          for k, v in batch['text'].items()})
+            videos.append({k: v.float() if v.is_floating_point() else v
+                           for k, v in batch['video'].items()})
+            runner.call_hook(f'after_{mode}_iter', batch_idx=batch_idx, data_batch=data_batch,
+                             outputs=None)
+        return dict(text=unique_local(concat_features(texts)),
+                    video=unique_local(concat_features(videos)))
+
+    def rank_queries(self, runner, model, local):
+        gathered = {}
+        for modality, features in local.items():
+            gathered[modality], _ = gather_indexed(features, features['index'])
+        records = []
+        for direction, query_modality, candidate_modality in DIRECTIONS:
+            queries, candidates = local[query_modality], gathered[candidate_modality]
+            total = queries['index'].numel()
+            started = time.time()
+            for start in range(0, total, self.query_chunk_size):
+                chunk = slice_features(queries, slice(start, start + self.query_chunk_size))
+                with torch.no_grad():
+                    scores = model.score(direction, chunk, candidates)
+                ranks = ground_truth_ranks(scores.float(), positives_for(direction, chunk,
+                                                                         candidates),
+                                           self.tie_rule)
+                records.extend(dict(direction=direction, query_idx=int(index), rank=float(rank))
+                               for index, rank in zip(chunk['index'], ranks))
+            runner.logger.info(f'[rank {get_rank()}] scored {total} {direction} queries against '
+                               f'{candidates["index"].numel()} candidates in '
+                               f'{time.time() - started:.1f}s')
+        return records, int(local['video']['corrupt'].sum())
+
+
+@LOOPS.register_module()
+class RetrievalValLoop(ValLoop):
+    """Validation loop for text-video retrieval (sharded, chunked, both directions).
+
+    Args:
+        runner (Runner): the runner.
+        dataloader (dict | DataLoader): the validation dataloader (one item per video).
+        evaluator (dict | list | Evaluator): usually ``TextVideoRetrievalMetric``.
+        query_chunk_size (int): queries scored at once per rank. Defaults to 32.
+        tie_rule (str): how ties with the ground truth count, see
+            :func:`mmdret.evaluation.functional.ground_truth_ranks`. Defaults to 'pessimistic'.
+        fp16 (bool): autocast feature extraction. Defaults to False.
+    """
+
+    def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
+                 tie_rule='pessimistic', fp16=False):
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule)
+
+    def run(self):
+        self.runner.call_hook('before_val')
+        self.runner.call_hook('before_val_epoch')
+        metrics = self.evaluation(self, 'val')
+        self.runner.call_hook('after_val_epoch', metrics=metrics)
+        self.runner.call_hook('after_val')
+        return metrics
+
+
+@LOOPS.register_module()
+class RetrievalTestLoop(TestLoop):
+    """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`."""
+
+    def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
+                 tie_rule='pessimistic', fp16=False):
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule)
+
+    def run(self):
+        self.runner.call_hook('before_test')
+        self.runner.call_hook('before_test_epoch')
+        metrics = self.evaluation(self, 'test')
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics

@@ -1,0 +1,32 @@
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from mmdret.registry import MODELS
+
+
+@MODELS.register_module()
+class RetrievalDataPreprocessor(BaseDataPreprocessor):
+    """Batch videos and captions: normalise frames, concatenate every item's captions.
+
+    Padded frames are zero *after* normalisation, as the official loader pads normalised frames.
+
+    Args:
+        mean (Sequence[float]): per-channel pixel mean in 0-255 RGB. Defaults to CLIP's.
+        std (Sequence[float]): per-channel pixel std in 0-255 RGB. Defaults to CLIP's.
+    """
+
+    def __init__(self, mean=(122.77094, 116.74601, 104.09373),
+                 std=(68.50024, 66.63205, 70.32316)):
+        super().__init__()
+        self.register_buffer('mean', torch.tensor(mean).view(1, 1, 3, 1, 1), False)
+        self.register_buffer('std', torch.tensor(std).view(1, 1, 3, 1, 1), False)
+
+    def forward(self, data, training=False):
+        data = self.cast_data(data)
+        inputs = data['inputs']
+        video_mask = torch.stack(inputs['video_mask'])
+        video = (torch.stack(inputs['video']).float() - self.mean) / self.std
+        video = video * video_mask[:, :, None, None, None]
+        batch = dict(video=video, video_mask=video_mask,
+                     text=torch.cat(inputs['text']), text_mask=torch.cat(inputs['text_mask']))
+        return dict(inputs=batch, data_samples=data['data_samples'])

@@ -1,0 +1,49 @@
+"""DDPM ancestral step with fixed-small variance (guided-diffusion ``p_sample``, FIXED_SMALL)."""
+import torch
+
+from mmdret.registry import TASK_UTILS
+from .base_diffusion_scheduler import BaseDiffusionScheduler, SchedulerOutput
+
+
+@TASK_UTILS.register_module()
+class DDPMScheduler(BaseDiffusionScheduler):
+    """Ancestral DDPM sampler of Ho et al., https://arxiv.org/abs/2006.11239.
+
+    Each step samples the posterior q(x_prev | x_t, x̂0) = N(μ̃, β̃ I) with::
+
+        μ̃ = β √ᾱ_prev/(1 - ᾱ_t) x̂0 + (1 - ᾱ_prev) √(1 - β)/(1 - ᾱ_t) x_t
+        β̃ = β (1 - ᾱ_prev)/(1 - ᾱ_t)                      (fixed small variance)
+
+    and no noise at the last step, which therefore returns x̂0. With respacing, the kept steps form
+    a chain of their own, β = 1 - ᾱ_t/ᾱ_prev with ᾱ_prev that of the previous entry of
+    ``timesteps`` (guided-diffusion ``SpacedDiffusion``); with all steps β is the training beta.
+    The official DiffusionRet code has this sampler but never uses it.
+
+    Args:
+        **kwargs: Arguments of :class:`BaseDiffusionScheduler`.
+    """
+
+    def q_posterior(self, x0: torch.Tensor, sample: torch.Tensor,
+                    timestep) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean μ̃ (sample dtype) and variance β̃ (float64 0-d) of q(x_prev | x_t, x0)."""
+        t = int(timestep)
+        alpha_bar = self.alpha_cumprod_at(t)
+        alpha_bar_prev = self.alpha_cumprod_at(self.previous_timestep(t))
+        beta = 1 - alpha_bar / alpha_bar_prev
+        coef_x0 = beta * alpha_bar_prev.sqrt() / (1 - alpha_bar)
+        coef_xt = (1 - alpha_bar_prev) * (1 - beta).sqrt() / (1 - alpha_bar)
+        mean = coef_x0.to(sample) * x0 + coef_xt.to(sample) * sample
+        return mean, beta * (1 - alpha_bar_prev) / (1 - alpha_bar)
+
+    def step(self,
+             model_output: torch.Tensor,
+             timestep,
+             sample: torch.Tensor,
+             generator: torch.Generator | None = None,
+             noise: torch.Tensor | None = None) -> SchedulerOutput:
+        x0 = self._pred_x0_for_step(model_output, sample, int(timestep))
+        mean, variance = self.q_posterior(x0, sample, timestep)
+        if self.previous_timestep(timestep) < 0:
+            return SchedulerOutput(mean, x0)
+        z = self.init_noise(sample.shape, generator, noise, sample.dtype, sample.device)
+        return SchedulerOutput(mean + variance.sqrt().to(sample) * z, x0)

@@ -1,0 +1,92 @@
+"""CLIP construction and weight resolution, kept apart (open_clip style).
+
+Architectures are data: an open_clip model name (``'ViT-B-32'``, ``'ViT-B-16'``, any name
+``open_clip.list_models()`` knows) or a dict in open_clip's model-config layout
+(``embed_dim``, ``vision_cfg``, ``text_cfg``). Weights come from a local file only: an OpenAI
+TorchScript archive (``ViT-B-32.pt`` as OpenAI ships it), an OpenAI-format state dict, or an
+open_clip / mmdret checkpoint (``state_dict`` key, optional ``module.`` prefix).
+"""
+import copy
+import os.path as osp
+import zipfile
+
+import open_clip
+import torch
+from open_clip.model import CLIP
+
+# Keys a TorchScript archive carries beside the weights.
+_JIT_ONLY_KEYS = ('input_resolution', 'context_length', 'vocab_size')
+
+TINY_ARCHS = {
+    # Demo/test scale: builds in ~0.1 s; text width == embed_dim so the temporal transformer can be
+    # initialised from the text layers as in the paper recipe.
+    'tiny-64': dict(
+        embed_dim=64,
+        vision_cfg=dict(image_size=32, layers=2, width=64, patch_size=16, head_width=32),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=2, layers=2)),
+    'tiny-128': dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=64, layers=2, width=128, patch_size=16, head_width=64),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=2)),
+}
+
+
+def clip_arch_config(arch):
+    """Resolve ``arch`` (open_clip name, mmdret tiny name, or config dict) to a config dict."""
+    if isinstance(arch, dict):
+        return copy.deepcopy(arch)
+    if arch in TINY_ARCHS:
+        return copy.deepcopy(TINY_ARCHS[arch])
+    cfg = open_clip.get_model_config(arch)
+    if cfg is None:
+        raise KeyError(f'Unknown CLIP architecture {arch!r}: expected one of '
+                       f'{sorted(TINY_ARCHS)} or an open_clip model name such as '
+                       f"'ViT-B-32', or a dict with embed_dim/vision_cfg/text_cfg.")
+    return copy.deepcopy(cfg)
+
+
+def build_clip(arch, quick_gelu=True):
+    """Build a randomly initialised open_clip :class:`CLIP` for ``arch``.
+
+    ``quick_gelu=True`` matches OpenAI's weights; loading them into a GELU model runs silently
+    with the wrong activation, so the default follows the weights the paper uses.
+    """
+    cfg = clip_arch_config(arch)
+    cfg.pop('custom_text', None)
+    cfg['quick_gelu'] = quick_gelu or cfg.get('quick_gelu', False)
+    return CLIP(**cfg)
+
+
+def _is_torchscript_archive(path):
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith('constants.pkl') for name in archive.namelist())
+
+
+def read_clip_state_dict(path):
+    """Read CLIP weights from a local file into an fp32 OpenAI-key state dict."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'CLIP weight file not found: {path!r} (expected a local OpenAI '
+                                '.pt archive, OpenAI state dict or open_clip checkpoint)')
+    if _is_torchscript_archive(path):
+        state_dict = torch.jit.load(path, map_location='cpu').state_dict()
+    else:
+        state_dict = torch.load(path, map_location='cpu', weights_only=True)
+        if isinstance(state_dict, dict) and 'state_dict' in state_dict:
+            state_dict = state_dict['state_dict']
+    if not isinstance(state_dict, dict):
+        raise TypeError(f'{path}: expected a state dict, got {type(state_dict).__name__}')
+    state_dict = {k.removeprefix('module.'): v for k, v in state_dict.items()
+                  if k not in _JIT_ONLY_KEYS}
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def load_clip_weights(clip, path):
+    """Load a local CLIP weight file strictly into ``clip``; name any mismatch."""
+    state_dict = read_clip_state_dict(path)
+    result = clip.load_state_dict(state_dict, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise KeyError(f'{path}: CLIP weights do not match the architecture: missing '
+                       f'{result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}')
+    return clip

@@ -1,0 +1,34 @@
+"""DiffusionRet text-to-video denoiser (official ``diffusion.py:Diffusion``, spec §4.1)."""
+from torch import Tensor
+
+from mmdret.registry import MODELS
+from .denoiser_blocks import QueryCandidateDenoiser
+
+
+@MODELS.register_module()
+class TextToVideoDenoiser(QueryCandidateDenoiser):
+    """Predicts x̂0 over N candidate videos for one query text (official ``Diffusion``).
+
+    Each candidate video is pooled over its frames with attention from the query text
+    (:func:`~.denoiser_blocks.masked_frame_pooling`) into ``u_n``; the query-candidate attention
+    then uses the text as query and the ``u_n`` as keys/values and decoder inputs. Constructor
+    arguments, defaults and official quirks: see :class:`~.denoiser_blocks.QueryCandidateDenoiser`.
+    """
+
+    def forward(self, x: Tensor, timesteps: Tensor, query_text: Tensor, candidate_frames: Tensor,
+                candidate_frame_mask: Tensor) -> Tensor:
+        """Denoise one text query's distribution over its candidate videos.
+
+        Args:
+            x (Tensor): ``(B, N)`` noisy distribution x_k.
+            timesteps (Tensor): ``(B,)`` integer noise levels k.
+            query_text (Tensor): ``(B, D)`` query text feature (CLIP EOT / "cls").
+            candidate_frames (Tensor): ``(B, N, T, D)`` frame features of the candidates.
+            candidate_frame_mask (Tensor): ``(B, N, T)`` frame validity (1 real, 0 padding).
+
+        Returns:
+            Tensor: ``(B, N)`` predicted x̂0 (logits over the candidates).
+        """
+        text = query_text.unsqueeze(1)
+        pooled_videos = self.pool_frames(text, candidate_frames, candidate_frame_mask)
+        return self.denoise(x, timesteps, query_side=text, key_side=pooled_videos)

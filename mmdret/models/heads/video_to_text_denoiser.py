@@ -1,0 +1,36 @@
+"""DiffusionRet video-to-text denoiser (official ``diffusion.py:Diffusion_v``, spec §4.2)."""
+from torch import Tensor
+
+from mmdret.registry import MODELS
+from .denoiser_blocks import QueryCandidateDenoiser
+
+
+@MODELS.register_module()
+class VideoToTextDenoiser(QueryCandidateDenoiser):
+    """Predicts x̂0 over N candidate texts for one query video (official ``Diffusion_v``).
+
+    The query video is pooled over its frames once per candidate text, with attention from that
+    text (:func:`~.denoiser_blocks.masked_frame_pooling`), into ``u_n``; the query-candidate
+    attention then uses ``u_n`` as per-candidate queries (logits ``q_n . k_n``) and the texts as
+    keys/values and decoder inputs. Same parameter layout as :class:`TextToVideoDenoiser`;
+    constructor arguments, defaults and official quirks: see
+    :class:`~.denoiser_blocks.QueryCandidateDenoiser`.
+    """
+
+    def forward(self, x: Tensor, timesteps: Tensor, candidate_texts: Tensor, query_frames: Tensor,
+                query_frame_mask: Tensor) -> Tensor:
+        """Denoise one video query's distribution over its candidate texts.
+
+        Args:
+            x (Tensor): ``(B, N)`` noisy distribution x_k.
+            timesteps (Tensor): ``(B,)`` integer noise levels k.
+            candidate_texts (Tensor): ``(B, N, D)`` candidate text features (CLIP EOT / "cls").
+            query_frames (Tensor): ``(B, T, D)`` frame features of the query video.
+            query_frame_mask (Tensor): ``(B, T)`` frame validity (1 real, 0 padding).
+
+        Returns:
+            Tensor: ``(B, N)`` predicted x̂0 (logits over the candidates).
+        """
+        pooled_videos = self.pool_frames(candidate_texts, query_frames.unsqueeze(1),
+                                         query_frame_mask.unsqueeze(1))
+        return self.denoise(x, timesteps, query_side=pooled_videos, key_side=candidate_texts)

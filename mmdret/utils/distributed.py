@@ -1,0 +1,66 @@
+"""Cross-rank gathering for contrastive losses and sharded evaluation."""
+import torch
+import torch.distributed as torch_dist
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along dim 0 (sizes may differ per rank); backward returns the local slice.
+
+    The local-slice gradient is the official ``AllGather`` (and mmaction2 ``GatherLayer``)
+    convention: with DDP's gradient averaging it trains the global contrastive matrix.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor):
+        world_size = get_world_size()
+        sizes = torch.tensor([tensor.shape[0]], device=tensor.device)
+        all_sizes = [torch.zeros_like(sizes) for _ in range(world_size)]
+        torch_dist.all_gather(all_sizes, sizes)
+        all_sizes = [int(size) for size in all_sizes]
+        padded = tensor.new_zeros((max(all_sizes), *tensor.shape[1:]))
+        padded[:tensor.shape[0]] = tensor
+        gathered = [torch.empty_like(padded) for _ in range(world_size)]
+        torch_dist.all_gather(gathered, padded.contiguous())
+        rank = get_rank()
+        ctx.local_slice = slice(sum(all_sizes[:rank]), sum(all_sizes[:rank + 1]))
+        return torch.cat([part[:size] for part, size in zip(gathered, all_sizes)])
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output[ctx.local_slice]
+
+
+def gather_with_grad(tensor):
+    """Concatenate ``tensor`` from all ranks along dim 0; identity when not distributed."""
+    if get_world_size() == 1:
+        return tensor
+    return _GatherWithGrad.apply(tensor)
+
+
+def gather_indexed(features, indices):
+    """Gather per-sample features from all ranks, ordered by global index, duplicates dropped.
+
+    Args:
+        features (dict[str, Tensor]): tensors whose first dim runs over local samples.
+        indices (Tensor): (N,) global sample index of each local sample (sampler padding may
+            repeat samples; each index is kept once).
+
+    Returns:
+        tuple[dict[str, Tensor], Tensor]: gathered features and their sorted unique indices.
+    """
+    local = ({k: v.cpu() for k, v in features.items()}, indices.cpu())
+    parts = all_gather_object(local) if get_world_size() > 1 else [local]
+    all_indices = torch.cat([part[1] for part in parts])
+    unique, first = first_occurrence(all_indices)
+    gathered = {key: torch.cat([part[0][key] for part in parts])[first] for key in features}
+    return gathered, unique
+
+
+def first_occurrence(indices):
+    """Sorted unique values of a 1-D index tensor and the position of each one's first copy."""
+    unique, inverse = torch.unique(indices, sorted=True, return_inverse=True)
+    positions = torch.arange(indices.numel())
+    first = torch.full((unique.numel(),), indices.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, positions, reduce='amin')
+    return unique, first

@@ -1,0 +1,35 @@
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.registry import init_default_scope
+
+
+def register_all_modules(init_default_scope_=True):
+    """Import every mmdret module so the registries are filled; optionally set the scope."""
+    import mmdret.datasets  # noqa: F401
+    import mmdret.engine  # noqa: F401
+    import mmdret.evaluation  # noqa: F401
+    import mmdret.models  # noqa: F401
+    if init_default_scope_:
+        init_default_scope('mmdret')
+
+
+def setup_cpu_distributed(cfg, launcher):
+    """Make ``launcher='pytorch'`` work without CUDA: gloo, and DDP without device ids.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally and its DDP wrapper
+    passes ``device_ids=[LOCAL_RANK]``; both fail on CPU-only machines.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return cfg
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                                      world_size=int(os.environ['WORLD_SIZE']))
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.update(device_ids=None, broadcast_buffers=False,
+                   find_unused_parameters=cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    return cfg
