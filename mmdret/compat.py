@@ -36,9 +36,12 @@ def allow_mmengine_checkpoint_globals():
 
 
 def drn_is_missing():
+    if isinstance(sys.modules.get(DRN_MODULE + '.drn'), types.ModuleType) and getattr(
+            sys.modules[DRN_MODULE + '.drn'], 'DRN', None) is _MissingDRN:
+        return True
     try:
         return importlib.util.find_spec(DRN_MODULE) is None
-    except ModuleNotFoundError:
+    except (ModuleNotFoundError, ValueError):
         return True
 
 
@@ -63,8 +66,14 @@ def install_drn_stub():
 
 
 def openai_clip_available():
-    spec = importlib.util.find_spec('clip')
-    return spec is not None and importlib.util.find_spec('clip.clip') is not None
+    """Whether OpenAI's git-only ``clip`` package (with ``clip.clip``) is importable."""
+    try:
+        spec = importlib.util.find_spec('clip')
+        if spec is None or spec.submodule_search_locations is None:
+            return False
+        return importlib.util.find_spec('clip.clip') is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
 
 
 def apply():

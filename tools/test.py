@@ -1,9 +1,11 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
 import argparse
+import json
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmdret  # noqa: F401
@@ -17,6 +19,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument('--dump', type=str, help='dump the per-query ranks to a pickle file')
+    parser.add_argument('--out-metrics', type=str, help='write the metrics to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -44,7 +47,11 @@ def main(argv=None):
         cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.dump)]
     cfg = setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if args.out_metrics and is_main_process():
+        with open(args.out_metrics, 'w') as file:
+            json.dump(metrics, file, indent=2)
+    return metrics
 
 
 if __name__ == '__main__':

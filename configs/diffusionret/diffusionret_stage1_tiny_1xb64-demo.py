@@ -27,15 +27,18 @@ pipeline = [
     dict(type='TokenizeCaptions', max_words=max_words),
     dict(type='PackRetrievalInputs', max_frames=max_frames),
 ]
+# One random caption per video per epoch; batches of whole blocks (a shape/colour/size group's
+# four directions, listed together by the generator) so every batch has hard negatives.
 train_dataloader = dict(
     batch_size=64, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=pipeline))
+    sampler=dict(type='BlockShuffleSampler', block_size=4),
+    dataset=dict(data_root=data_root, pipeline=pipeline, caption_sampling='random'))
 val_dataloader = dict(
     batch_size=50, num_workers=1, persistent_workers=True,
     dataset=dict(data_root=data_root, pipeline=pipeline))
 test_dataloader = val_dataloader
 
-max_epochs = 2
+max_epochs = 6
 # From scratch the whole model learns at one lr (no pretrained CLIP to protect).
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.05),

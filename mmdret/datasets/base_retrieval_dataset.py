@@ -1,4 +1,5 @@
 import os.path as osp
+import random
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -7,15 +8,19 @@ from .transforms.load_video_frames import VideoDecodeError
 
 CORRUPT_POLICIES = ('skip', 'mask', 'raise')
 MISSING_POLICIES = ('skip', 'raise')
+CAPTION_SAMPLING = ('all', 'random')
 
 
 class BaseRetrievalDataset(BaseDataset):
     """Base of the text-video retrieval datasets: videos, their captions, and stated policies.
 
     Subclasses implement :meth:`load_video_captions` returning ``[(video_id, [caption, ...])]``
-    for the split. Training (``test_mode=False``) yields one item per caption; testing yields one
-    item per video with all its captions, so that multi-caption test sets are scored correctly
-    (every caption is a text query; a video is a video query whose positives are its captions).
+    for the split. Training (``test_mode=False``) yields one item per caption
+    (``caption_sampling='all'``, the DiffusionRet/CLIP4Clip protocol) or one item per video with
+    a caption drawn at random each time (``'random'``, the X-Pool/DITS protocol). Testing yields
+    one item per video with all its captions, so that multi-caption test sets are scored
+    correctly (every caption is a text query; a video is a video query whose positives are its
+    captions).
 
     Every item carries ``video_idx`` and ``text_idx`` (global, in annotation order);
     ``num_videos`` / ``num_texts`` give the gallery sizes.
@@ -31,6 +36,7 @@ class BaseRetrievalDataset(BaseDataset):
             ``'mask'`` keeps it with an all-zero frame mask (the video stays in the gallery, so
             test metrics stay comparable) and ``'raise'`` stops. None picks ``'skip'`` for
             training and ``'mask'`` for testing.
+        caption_sampling (str): training items, ``'all'`` (default) or ``'random'``, see above.
         **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -40,6 +46,7 @@ class BaseRetrievalDataset(BaseDataset):
                  video_ext='.mp4',
                  missing_video_policy='raise',
                  corrupt_video_policy=None,
+                 caption_sampling='all',
                  test_mode=False,
                  **kwargs):
         if missing_video_policy not in MISSING_POLICIES:
@@ -53,6 +60,10 @@ class BaseRetrievalDataset(BaseDataset):
         if test_mode and corrupt_video_policy == 'skip':
             raise ValueError("corrupt_video_policy='skip' would change the test gallery; use "
                              "'mask' or 'raise' for test sets")
+        if caption_sampling not in CAPTION_SAMPLING:
+            raise ValueError(f'caption_sampling must be one of {CAPTION_SAMPLING}, '
+                             f'got {caption_sampling!r}')
+        self.caption_sampling = caption_sampling
         self.video_ext = video_ext
         self.missing_video_policy = missing_video_policy
         self.corrupt_video_policy = corrupt_video_policy
@@ -86,7 +97,7 @@ class BaseRetrievalDataset(BaseDataset):
             text_idx += len(captions)
             common = dict(video_id=video_id, filename=self.video_path(video_id),
                           video_idx=video_idx)
-            if self.test_mode:
+            if self.test_mode or self.caption_sampling == 'random':
                 data_list.append(dict(common, texts=list(captions), text_idx=indices))
             else:
                 data_list.extend(dict(common, texts=[caption], text_idx=[index])
@@ -111,10 +122,17 @@ class BaseRetrievalDataset(BaseDataset):
         return [item for item in videos if item[0] not in missing]
 
     # -- items ---------------------------------------------------------------------------------
+    def get_data_info(self, idx):
+        info = super().get_data_info(idx)
+        if not self.test_mode and self.caption_sampling == 'random':
+            pick = random.randrange(len(info['texts']))
+            info.update(texts=[info['texts'][pick]], text_idx=[info['text_idx'][pick]])
+        return info
+
     def prepare_data(self, idx):
         info = self.get_data_info(idx)
         try:
-            return self.pipeline(info)
+            return self.pipeline(dict(info))
         except VideoDecodeError as error:
             self.num_corrupt_videos += 1
             print_log(f'{error} [policy {self.corrupt_video_policy!r}; corrupt videos met by '
@@ -123,6 +141,4 @@ class BaseRetrievalDataset(BaseDataset):
                 raise
             if self.corrupt_video_policy == 'skip':
                 return None
-            info = self.get_data_info(idx)
-            info['video_decode_failed'] = True
-            return self.pipeline(info)
+            return self.pipeline(dict(info, video_decode_failed=True))

@@ -4,8 +4,30 @@ import torch.distributed as torch_dist
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 
 
+def all_gather_concat(tensor):
+    """Concatenate ``tensor`` from all ranks along dim 0 (sizes may differ per rank).
+
+    Returns:
+        tuple[Tensor, slice]: the concatenation and this rank's rows in it.
+    """
+    if get_world_size() == 1:
+        return tensor, slice(0, tensor.shape[0])
+    world_size = get_world_size()
+    sizes = torch.tensor([tensor.shape[0]], device=tensor.device)
+    all_sizes = [torch.zeros_like(sizes) for _ in range(world_size)]
+    torch_dist.all_gather(all_sizes, sizes)
+    all_sizes = [int(size) for size in all_sizes]
+    padded = tensor.new_zeros((max(all_sizes), *tensor.shape[1:]))
+    padded[:tensor.shape[0]] = tensor
+    gathered = [torch.empty_like(padded) for _ in range(world_size)]
+    torch_dist.all_gather(gathered, padded.contiguous())
+    rank = get_rank()
+    local = slice(sum(all_sizes[:rank]), sum(all_sizes[:rank + 1]))
+    return torch.cat([part[:size] for part, size in zip(gathered, all_sizes)]), local
+
+
 class _GatherWithGrad(torch.autograd.Function):
-    """All-gather along dim 0 (sizes may differ per rank); backward returns the local slice.
+    """:func:`all_gather_concat` whose backward returns the local slice of the gradient.
 
     The local-slice gradient is the official ``AllGather`` (and mmaction2 ``GatherLayer``)
     convention: with DDP's gradient averaging it trains the global contrastive matrix.
@@ -13,18 +35,8 @@ class _GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tensor):
-        world_size = get_world_size()
-        sizes = torch.tensor([tensor.shape[0]], device=tensor.device)
-        all_sizes = [torch.zeros_like(sizes) for _ in range(world_size)]
-        torch_dist.all_gather(all_sizes, sizes)
-        all_sizes = [int(size) for size in all_sizes]
-        padded = tensor.new_zeros((max(all_sizes), *tensor.shape[1:]))
-        padded[:tensor.shape[0]] = tensor
-        gathered = [torch.empty_like(padded) for _ in range(world_size)]
-        torch_dist.all_gather(gathered, padded.contiguous())
-        rank = get_rank()
-        ctx.local_slice = slice(sum(all_sizes[:rank]), sum(all_sizes[:rank + 1]))
-        return torch.cat([part[:size] for part, size in zip(gathered, all_sizes)])
+        gathered, ctx.local_slice = all_gather_concat(tensor)
+        return gathered
 
     @staticmethod
     def backward(ctx, grad_output):

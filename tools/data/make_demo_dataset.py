@@ -103,10 +103,6 @@ class Clip:
     captions: tuple[str, ...]
 
 
-def all_combinations() -> list[Attributes]:
-    return list(itertools.product(SHAPES, COLOURS_BGR, SIZES, DIRECTIONS))
-
-
 def sample_caption(rng: np.random.Generator, attributes: Attributes) -> str:
     shape, colour, size, direction = attributes
     template = TEMPLATES[rng.integers(len(TEMPLATES))]
@@ -137,10 +133,14 @@ def plan_clips(rng: np.random.Generator, train_per_combination: int,
                captions_per_video: int, test_groups: int,
                frame_size: int) -> list[Clip]:
     """Attributes, start positions and captions of all videos, train first."""
-    train = all_combinations() * train_per_combination
-    # Shuffled so that video ids do not follow the combination order.
-    train = [train[i] for i in rng.permutation(len(train))]
     groups = list(itertools.product(SHAPES, COLOURS_BGR, SIZES))
+    # Train videos come in blocks of one (shape, colour, size) group's four directions, blocks
+    # in random order: a block-shuffling sampler then yields batches whose items differ from
+    # each other only by direction (hard negatives), which is what makes motion learnable fast.
+    blocks = groups * train_per_combination
+    directions = list(DIRECTIONS)
+    train = [blocks[b] + (directions[d], ) for b in rng.permutation(len(blocks))
+             for d in rng.permutation(len(directions))]
     if not 0 < test_groups <= len(groups):
         raise ValueError(f'test_groups must be in [1, {len(groups)}]')
     chosen = rng.choice(len(groups), size=test_groups, replace=False)

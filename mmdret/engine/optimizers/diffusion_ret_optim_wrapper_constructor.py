@@ -22,12 +22,18 @@ class DiffusionRetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             Defaults to ``('bias', 'LayerNorm.bias', 'LayerNorm.weight')`` (official).
     """
 
+    DEFAULTS = dict(clip_prefixes=('encoder.clip.',), clip_lr_mult=1e-3,
+                    no_decay_keys=('bias', 'LayerNorm.bias', 'LayerNorm.weight'))
+
+    def __init__(self, optim_wrapper_cfg, paramwise_cfg=None):
+        # Never empty: mmengine skips add_params when paramwise_cfg is empty.
+        super().__init__(optim_wrapper_cfg, dict(self.DEFAULTS, **(paramwise_cfg or {})))
+
     def add_params(self, params, module, prefix='', is_dcn_module=None):
         cfg = self.paramwise_cfg
-        clip_prefixes = tuple(cfg.get('clip_prefixes', ('encoder.clip.',)))
-        clip_lr_mult = cfg.get('clip_lr_mult', 1e-3)
-        no_decay_keys = tuple(cfg.get('no_decay_keys', ('bias', 'LayerNorm.bias',
-                                                        'LayerNorm.weight')))
+        clip_prefixes = tuple(cfg['clip_prefixes'])
+        clip_lr_mult = cfg['clip_lr_mult']
+        no_decay_keys = tuple(cfg['no_decay_keys'])
         groups = {}
         for name, param in module.named_parameters():
             if not param.requires_grad:

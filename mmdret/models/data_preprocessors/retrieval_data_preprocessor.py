@@ -10,6 +10,11 @@ class RetrievalDataPreprocessor(BaseDataPreprocessor):
 
     Padded frames are zero *after* normalisation, as the official loader pads normalised frames.
 
+    Batches of cached stage-1 features (``PackCachedFeatures``: ``video_frames``, ``video_mask``,
+    ``text_tokens``, ``text_mask``, ``text_eot``) are batched the same way, per-video tensors
+    stacked and per-text tensors concatenated across items, with features cast to float32 and no
+    pixel normalisation.
+
     Args:
         mean (Sequence[float]): per-channel pixel mean in 0-255 RGB. Defaults to CLIP's.
         std (Sequence[float]): per-channel pixel std in 0-255 RGB. Defaults to CLIP's.
@@ -24,9 +29,19 @@ class RetrievalDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data, training=False):
         data = self.cast_data(data)
         inputs = data['inputs']
+        if 'video_frames' in inputs:
+            return dict(inputs=self.batch_cached(inputs), data_samples=data['data_samples'])
         video_mask = torch.stack(inputs['video_mask'])
         video = (torch.stack(inputs['video']).float() - self.mean) / self.std
         video = video * video_mask[:, :, None, None, None]
         batch = dict(video=video, video_mask=video_mask,
                      text=torch.cat(inputs['text']), text_mask=torch.cat(inputs['text_mask']))
         return dict(inputs=batch, data_samples=data['data_samples'])
+
+    @staticmethod
+    def batch_cached(inputs):
+        return dict(video_frames=torch.stack(inputs['video_frames']).float(),
+                    video_mask=torch.stack(inputs['video_mask']),
+                    text_tokens=torch.cat(inputs['text_tokens']).float(),
+                    text_mask=torch.cat(inputs['text_mask']),
+                    text_eot=torch.cat(inputs['text_eot']).float())

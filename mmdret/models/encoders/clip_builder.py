@@ -16,6 +16,9 @@ from open_clip.model import CLIP
 
 # Keys a TorchScript archive carries beside the weights.
 _JIT_ONLY_KEYS = ('input_resolution', 'context_length', 'vocab_size')
+# Where CLIP sits in an mmdret model's state dict.
+MMDRET_CLIP_PREFIX = 'encoder.clip.'
+
 
 TINY_ARCHS = {
     # Demo/test scale: builds in ~0.1 s; text width == embed_dim so the temporal transformer can be
@@ -79,6 +82,9 @@ def read_clip_state_dict(path):
         raise TypeError(f'{path}: expected a state dict, got {type(state_dict).__name__}')
     state_dict = {k.removeprefix('module.'): v for k, v in state_dict.items()
                   if k not in _JIT_ONLY_KEYS}
+    if any(k.startswith(MMDRET_CLIP_PREFIX) for k in state_dict):
+        state_dict = {k[len(MMDRET_CLIP_PREFIX):]: v for k, v in state_dict.items()
+                      if k.startswith(MMDRET_CLIP_PREFIX)}
     return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 

@@ -13,6 +13,9 @@ class TextToVideoDenoiser(QueryCandidateDenoiser):
     (:func:`~.denoiser_blocks.masked_frame_pooling`) into ``u_n``; the query-candidate attention
     then uses the text as query and the ``u_n`` as keys/values and decoder inputs. Constructor
     arguments, defaults and official quirks: see :class:`~.denoiser_blocks.QueryCandidateDenoiser`.
+
+    For sampling, ``precompute(query_text, candidate_frames, candidate_frame_mask)`` followed by
+    ``denoise_cached(x, timestep, cache)`` per step equals ``forward`` with all timesteps equal.
     """
 
     def forward(self, x: Tensor, timesteps: Tensor, query_text: Tensor, candidate_frames: Tensor,
@@ -29,6 +32,11 @@ class TextToVideoDenoiser(QueryCandidateDenoiser):
         Returns:
             Tensor: ``(B, N)`` predicted x̂0 (logits over the candidates).
         """
+        return self.denoise(x, timesteps,
+                            *self.sides(query_text, candidate_frames, candidate_frame_mask))
+
+    def sides(self, query_text: Tensor, candidate_frames: Tensor,
+              candidate_frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The query text ``(B, 1, D)`` and the candidates pooled with it, ``u_n`` (B, N, D)."""
         text = query_text.unsqueeze(1)
-        pooled_videos = self.pool_frames(text, candidate_frames, candidate_frame_mask)
-        return self.denoise(x, timesteps, query_side=text, key_side=pooled_videos)
+        return text, self.pool_frames(text, candidate_frames, candidate_frame_mask)

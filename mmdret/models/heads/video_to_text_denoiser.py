@@ -15,6 +15,9 @@ class VideoToTextDenoiser(QueryCandidateDenoiser):
     keys/values and decoder inputs. Same parameter layout as :class:`TextToVideoDenoiser`;
     constructor arguments, defaults and official quirks: see
     :class:`~.denoiser_blocks.QueryCandidateDenoiser`.
+
+    For sampling, ``precompute(candidate_texts, query_frames, query_frame_mask)`` followed by
+    ``denoise_cached(x, timestep, cache)`` per step equals ``forward`` with all timesteps equal.
     """
 
     def forward(self, x: Tensor, timesteps: Tensor, candidate_texts: Tensor, query_frames: Tensor,
@@ -31,6 +34,12 @@ class VideoToTextDenoiser(QueryCandidateDenoiser):
         Returns:
             Tensor: ``(B, N)`` predicted x̂0 (logits over the candidates).
         """
+        return self.denoise(x, timesteps,
+                            *self.sides(candidate_texts, query_frames, query_frame_mask))
+
+    def sides(self, candidate_texts: Tensor, query_frames: Tensor,
+              query_frame_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The query video pooled by each candidate text, ``u_n`` (B, N, D), and the texts."""
         pooled_videos = self.pool_frames(candidate_texts, query_frames.unsqueeze(1),
                                          query_frame_mask.unsqueeze(1))
-        return self.denoise(x, timesteps, query_side=pooled_videos, key_side=candidate_texts)
+        return pooled_videos, candidate_texts

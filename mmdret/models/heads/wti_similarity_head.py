@@ -24,27 +24,36 @@ def weighted_token_similarity(text, text_weights, text_mask, video, video_weight
     Args:
         text (Tensor): L2-normalised token features (A, L, D).
         text_weights (Tensor): token weights (A, L), zero on masked tokens.
-        text_mask (Tensor): token mask (A, L).
+        text_mask (Tensor): token mask (A, L), 1 valid / 0 padding.
         video (Tensor): L2-normalised frame features (B, T, D).
         video_weights (Tensor): frame weights (B, T).
-        video_mask (Tensor): frame mask (B, T).
+        video_mask (Tensor): frame mask (B, T), 1 valid / 0 padding.
         exclude_masked_from_max (bool): the official code leaves masked entries at 0 inside the
             max, so a token whose real similarities are all negative takes 0 from a padded frame.
             True excludes them (corrected behaviour). Defaults to False (official).
     """
-    sim = torch.einsum('atd,bvd->abtv', text, video)
-    pair_mask = text_mask[:, None, :, None] * video_mask[None, :, None, :]
-    sim = sim * pair_mask
+    num_texts, num_words, dim = text.shape
+    num_videos, num_frames, _ = video.shape
+    # One GEMM (a t) x (v b) -> S[a, t, v, b]: both maxima then reduce over a non-innermost dim
+    # with contiguous rows of b, the fast layout for CPU reductions (amax: no argmax indices;
+    # its gradient is shared among exactly tied maxima, where max picks one of them).
+    # The masked products are exactly 0: padded frames are zeroed before the GEMM, the rows of
+    # padded tokens after it (in place, cheaper than a masked copy of all texts).
+    video = video * video_mask[..., None].to(video.dtype)
+    sim = text.reshape(-1, dim) @ video.transpose(0, 1).reshape(-1, dim).t()
+    sim.view(num_texts, num_words, -1).masked_fill_(text_mask[..., None] == 0, 0.0)
+    sim = sim.view(num_texts, num_words, num_frames, num_videos)
     if exclude_masked_from_max:
-        sim = sim.masked_fill(pair_mask == 0, float('-inf'))
-    text_to_video = sim.max(dim=-1).values
-    video_to_text = sim.max(dim=-2).values
+        valid = (text_mask[:, :, None, None] != 0) & (video_mask.t()[None, None] != 0)
+        sim = sim.masked_fill(~valid, float('-inf'))
+    text_to_video = sim.amax(dim=2)  # (a, t, b): best frame per token
+    video_to_text = sim.amax(dim=1)  # (a, v, b): best token per frame
     if exclude_masked_from_max:
         # A masked token/frame has no valid partner at all; its weight is 0 anyway.
         text_to_video = text_to_video.nan_to_num(neginf=0.0)
         video_to_text = video_to_text.nan_to_num(neginf=0.0)
-    t2v = torch.einsum('abt,at->ab', text_to_video, text_weights)
-    v2t = torch.einsum('abv,bv->ab', video_to_text, video_weights)
+    t2v = torch.einsum('atb,at->ab', text_to_video, text_weights)
+    v2t = (video_to_text * video_weights.t()).sum(dim=1)
     return (t2v + v2t) / 2
 
 

@@ -229,3 +229,52 @@ def test_matches_loop_reference(cls, reference, renormalize):
             expected = reference(model, x, timesteps.item(), first, frames, mask)
             # Loose beyond float64 only because the module's table is float32, as officially.
             torch.testing.assert_close(batched[b], expected, rtol=1e-6, atol=1e-6)
+
+
+# ---- step-invariant precomputation for sampling ----
+
+CACHED_STEPS = (0, 1, MAX_STEPS // 2, MAX_STEPS - 1)
+
+
+@pytest.mark.parametrize('announce_steps', [True, False])
+@pytest.mark.parametrize('renormalize', [False, True])
+@pytest.mark.parametrize('cls', DENOISERS)
+def test_cached_denoising_equals_forward(cls, renormalize, announce_steps):
+    """precompute + denoise_cached == forward (float32), at every step of one cache, for noise
+    levels announced to precompute (looked up) or not (computed when used)."""
+    torch.manual_seed(0)
+    model = cls(width=WIDTH, max_timesteps=MAX_STEPS, temp=0.7,
+                renormalize_masked_pooling=renormalize).eval()
+    x, _, *features = (tensor.float() for tensor in make_inputs(cls))
+    announced = torch.tensor(CACHED_STEPS[::-1]) if announce_steps else None
+    with torch.no_grad():
+        cache = model.precompute(*features, timesteps=announced)
+        for k in CACHED_STEPS:
+            expected = model(x, torch.full((BATCH, ), k), *features)
+            torch.testing.assert_close(model.denoise_cached(x, k, cache), expected, rtol=1e-5,
+                                       atol=1e-5)
+            x = 3 * torch.randn_like(x)  # the cache serves every step: only x changes
+
+
+@pytest.mark.parametrize('cls', DENOISERS)
+def test_cached_denoising_keeps_gradients(cls):
+    model = build(cls)
+    x, _, *features = make_inputs(cls)
+    model.denoise_cached(x, 3, model.precompute(*features)).sum().backward()
+    assert model.v_proj.weight.grad is not None and model.decoder[2].weight.grad is not None
+
+
+@pytest.mark.parametrize('cls', DENOISERS)
+def test_cache_shapes(cls):
+    model = build(cls).eval()
+    _, _, *features = make_inputs(cls)
+    cache = model.precompute(*features, timesteps=torch.tensor([4, 2, 0]))
+    num_query_vectors = 1 if cls is TextToVideoDenoiser else NUM_CANDIDATES
+    assert cache.query_proj.shape == (BATCH, num_query_vectors, WIDTH)
+    assert cache.key_proj.shape == (BATCH, NUM_CANDIDATES, WIDTH)
+    assert cache.query_key.shape == (BATCH, NUM_CANDIDATES)
+    assert cache.hidden_value.shape == cache.hidden_candidate.shape == (BATCH, NUM_CANDIDATES,
+                                                                        2 * WIDTH)
+    assert cache.noise_rows == {4: 0, 2: 1, 0: 2}
+    assert cache.noise_hidden.shape == (3, 2 * WIDTH)
+    assert cache.noise_logits.shape == (BATCH, NUM_CANDIDATES, 3)

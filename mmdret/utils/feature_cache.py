@@ -1,0 +1,90 @@
+"""Stage-1 feature caches (``tools/extract_features.py``): format constants and fingerprints.
+
+Stage 2 freezes the encoder, so its outputs can be computed once and cached. A cache is valid only
+for the encoder that produced it; the *fingerprint* identifies that encoder:
+
+* ``encoder_config_sha1``: SHA-1 of the ``model.encoder`` config section as canonical JSON (sorted
+  keys, no whitespace, registry scope stripped from ``type``). Keys that only say how weights are
+  initialised (``pretrained``, ``init_cfg``) are left out: they are local paths that differ between
+  machines, and the weights themselves are hashed below.
+* ``encoder_state_sha1``: SHA-1 over the encoder's ``state_dict`` in sorted key order, each entry
+  contributing its name, dtype, shape and raw bytes.
+* ``fingerprint``: SHA-1 of ``'<config sha1>:<state sha1>'``, the value compared at start.
+"""
+import hashlib
+import json
+
+import torch
+
+CACHE_FORMAT = 'mmdret-feature-cache'
+CACHE_FORMAT_VERSION = 1
+# Keys of a cached-feature batch, as ``RetrievalDataPreprocessor`` hands them to the model. The
+# masks keep the names of the decode path, so every consumer of ``text_mask``/``video_mask`` works
+# unchanged.
+CACHED_INPUT_KEYS = ('text_tokens', 'text_mask', 'text_eot', 'video_frames', 'video_mask')
+INIT_ONLY_KEYS = ('pretrained', 'init_cfg')
+
+
+def _plain(value):
+    if hasattr(value, 'to_dict'):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def canonical_encoder_config(encoder_cfg):
+    """Canonical JSON of a ``model.encoder`` config (dict or ConfigDict)."""
+    cfg = {k: v for k, v in _plain(encoder_cfg).items() if k not in INIT_ONLY_KEYS}
+    if isinstance(cfg.get('type'), str):
+        cfg['type'] = cfg['type'].rsplit('.', 1)[-1]
+    return json.dumps(cfg, sort_keys=True, separators=(',', ':'), default=repr)
+
+
+def state_dict_sha1(module):
+    """SHA-1 over a module's state dict (names, dtypes, shapes and bytes, sorted by name)."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f'{name}|{tensor.dtype}|{tuple(tensor.shape)}|'.encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder_cfg, encoder):
+    """Fingerprint of a stage-1 encoder: its config section and its weights.
+
+    Args:
+        encoder_cfg (dict): the ``model.encoder`` section of the config.
+        encoder (nn.Module): the built encoder with its (loaded) weights.
+
+    Returns:
+        dict: ``fingerprint``, ``encoder_config_sha1``, ``encoder_state_sha1`` and
+        ``encoder_config`` (the canonical JSON that was hashed).
+    """
+    config_json = canonical_encoder_config(encoder_cfg)
+    config_sha1 = hashlib.sha1(config_json.encode()).hexdigest()
+    state_sha1 = state_dict_sha1(encoder)
+    fingerprint = hashlib.sha1(f'{config_sha1}:{state_sha1}'.encode()).hexdigest()
+    return dict(fingerprint=fingerprint, encoder_config_sha1=config_sha1,
+                encoder_state_sha1=state_sha1, encoder_config=config_json)
+
+
+def regenerate_command(out_file, split='train|test', config='STAGE1_CONFIG',
+                       checkpoint='STAGE1_CHECKPOINT'):
+    return (f'python tools/extract_features.py {config} {checkpoint} --split {split} '
+            f'--out {out_file}')
+
+
+def describe_mismatch(cache_meta, expected):
+    """Which part differs between a cache's fingerprint and an expected one (dict or str)."""
+    if isinstance(expected, str):
+        return ''
+    parts = []
+    if cache_meta.get('encoder_config_sha1') != expected.get('encoder_config_sha1'):
+        parts.append('encoder config')
+    if cache_meta.get('encoder_state_sha1') != expected.get('encoder_state_sha1'):
+        parts.append('encoder weights')
+    return f" (differs in: {' and '.join(parts)})" if parts else ''

@@ -1,0 +1,625 @@
+"""Benchmark DiffusionRet evaluation and stage-2 training on this machine.
+
+Measures, in one run:
+
+1. the fp32 GEMM rate (``torch.matmul`` of n x n x n, GFLOP/s), before and after the evaluation;
+2. the evaluation of an MSRVTT-1kA-sized set from features (1000 texts x 1000 videos, 32 tokens,
+   12 frames, D = 512): WTI similarity + 50-step DDIM re-ranking of the top 32 in both
+   directions, through ``DiffusionRet.score`` and the retrieval loop's chunking and ranking;
+   wall time, peak memory, the arithmetic it needs and the ratio wall / (FLOPs / GEMM rate).
+   The plain (non-precomputed) re-ranking path is timed on a subset of queries for comparison;
+3. stage-2 training samples/s from a feature cache (``DiffusionRet.loss`` on cached features)
+   vs. from videos (decord decoding + encoder forward without grad + the same step).
+
+Results are printed as a table and written to a section of ``docs/benchmarks.md``::
+
+    python tools/analysis/benchmark_diffusionret.py            # defaults, writes the docs
+    python tools/analysis/benchmark_diffusionret.py --quick    # tiny smoke run, no docs
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+import numpy as np
+import torch
+from mmengine.structures import BaseDataElement
+
+import mmdret.models  # noqa: F401  (registers the modules)
+from mmdret.engine.runner.retrieval_loop import DIRECTIONS, positives_for, slice_features
+from mmdret.evaluation.functional import ground_truth_ranks
+from mmdret.models.heads import DiffusionReranker, WTISimilarityHead
+from mmdret.models.retrievers import DiffusionRet
+from mmdret.utils import register_all_modules
+
+DOCS_MARK = 'benchmark_diffusionret'
+TERA = 1e12
+QUICK = dict(num_texts=64, num_videos=64, num_words=8, num_frames=4, dim=64, topk=8, steps=5,
+             gemm_size=512, plain_queries=16, train_batch=16, train_iters=1, num_mp4=2)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add = parser.add_argument
+    add('--num-texts', type=int, default=1000, help='text queries / candidates')
+    add('--num-videos', type=int, default=1000, help='video queries / candidates')
+    add('--num-words', type=int, default=32, help='tokens per text (L)')
+    add('--num-frames', type=int, default=12, help='frames per video (T)')
+    add('--dim', type=int, default=512, help='feature and denoiser width (D)')
+    add('--topk', type=int, default=32, help='candidates re-ranked per query')
+    add('--steps', type=int, default=50, help='diffusion (training and DDIM sampling) steps')
+    add('--query-chunk', type=int, default=32, help="queries scored at once (the loop's "
+        'query_chunk_size)')
+    add('--repeats', type=int, default=1,
+        help='evaluation runs; the fastest is reported (all totals are listed)')
+    add('--plain-queries', type=int, default=64,
+        help='queries per direction timed on the plain re-ranking path (0: all)')
+    add('--gemm-size', type=int, default=2048, help='n of the n x n x n GEMM')
+    add('--gemm-repeats', type=int, default=10)
+    add('--train-batch', type=int, default=128, help='stage-2 batch (official global 128)')
+    add('--train-iters', type=int, default=3, help='timed training steps (after one warm-up)')
+    add('--num-mp4', type=int, default=4, help='mp4 files written and decoded')
+    add('--vit-b32', action='store_true',
+        help='encode videos/texts with a random-weight ViT-B/32 CLIPTextFrameEncoder instead '
+        'of a tiny one (slow on CPUs: ~4.4 GFLOP per frame)')
+    add('--threads', type=int, default=None, help='torch threads (default: torch default)')
+    add('--seed', type=int, default=0)
+    add('--quick', action='store_true', help='tiny sizes: a smoke run (writes no docs unless '
+        '--docs is given)')
+    add('--docs', default=None, help='markdown file whose benchmark section is written '
+        '(default: docs/benchmarks.md, none with --quick)')
+    add('--docs-label', default=None, help='name of the docs section this run replaces '
+        '(default: "<threads> torch thread(s)")')
+    add('--no-docs', action='store_true', help='only print')
+    add('--skip', choices=['eval', 'train'], action='append', default=[],
+        help='leave out a part (repeatable); the docs are not written then')
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    if args.vit_b32:
+        args.dim = 512  # the denoisers and the similarity take ViT-B/32's output width
+    if args.docs is None and not args.quick:
+        args.docs = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                             'docs', 'benchmarks.md')
+    if args.no_docs or args.skip:
+        args.docs = None
+    return args
+
+
+# -- arithmetic --------------------------------------------------------------------------------
+def wti_flops(num_texts, num_videos, num_words, num_frames, dim):
+    """Multiply-adds (x2) of the token-frame dot products: 2 Nt Nv L T D."""
+    return 2 * num_texts * num_videos * num_words * num_frames * dim
+
+
+def denoiser_flops(direction, num_queries, topk, num_frames, dim, steps, variant='implemented',
+                   chunk=32):
+    """FLOPs (2 per multiply-add; elementwise ops not counted) of re-ranking ``num_queries``.
+
+    K candidates, T frames, D width; per query unless said otherwise. Terms shared by both
+    directions: pooling 4KTD, Wk e and Wv e 4KD²; Wq is 2D² for t2v (one query vector) and 2KD²
+    for v2t (one per candidate).
+
+    * ``'plain'``: ``forward`` at every step: pooling, timestep MLP 4D², Wq, Wk, Wv, logits and
+      weighted sum 4KD, proj 2D², decoder W1_h h 4D² + W1_e e 4KD² + last layer 4KD.
+    * ``'precomputed'`` (the minimal count the issue quotes): once pooling, Wq, Wk, Wv, q.k 2KD
+      and the decoder's candidate half W1_e e 4KD²; per step the logit corrections 2KD
+      (+2KD v2t), weighted sum 2KD, proj 2D², W1_h h 4D², last layer 4KD; per step and chunk
+      the timestep MLP 4D² and Wq c, Wk c, Wv c 6D².
+    * ``'implemented'`` (``precompute`` / ``denoise_cached``): once pooling, Wq, Wk, Wv, q.k,
+      W1_e e, and the values carried into the decoder W1_h Wo Wv e (Wo 2KD², W1_h 4KD²); per
+      step the logit corrections, the weighted sum of those 2D-wide values 4KD and the last
+      layer 4KD; per step and chunk the timestep MLP, Wq c, Wk c, Wv c, proj 2D², W1_h 4D².
+    """
+    K, T, D = topk, num_frames, dim
+    query_proj = 2 * D * D if direction == 't2v' else 2 * K * D * D
+    logit_terms = 2 * K * D * (2 if direction == 'v2t' else 1)
+    num_chunks = -(-num_queries // chunk)
+    if variant == 'plain':
+        per_step = (4 * K * T * D + 4 * D * D + query_proj + 4 * K * D * D + 4 * K * D +
+                    2 * D * D + 4 * D * D + 4 * K * D * D + 4 * K * D)
+        return num_queries * steps * per_step
+    once = 4 * K * T * D + query_proj + 4 * K * D * D + 2 * K * D + 4 * K * D * D
+    if variant == 'precomputed':
+        per_step = logit_terms + 2 * K * D + 2 * D * D + 4 * D * D + 4 * K * D
+        per_chunk_step = 10 * D * D
+    elif variant == 'implemented':
+        once += 6 * K * D * D
+        per_step = logit_terms + 4 * K * D + 4 * K * D
+        per_chunk_step = 16 * D * D
+    else:
+        raise ValueError(f'unknown variant {variant!r}')
+    return num_queries * (once + steps * per_step) + num_chunks * steps * per_chunk_step
+
+
+# -- measurements ------------------------------------------------------------------------------
+def gemm_rate(size, repeats):
+    """fp32 GEMM rate in GFLOP/s: (mean over the repeats, best single call)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    flops = 2 * size**3
+    return flops * len(times) / sum(times) / 1e9, flops / min(times) / 1e9
+
+
+class PeakMemory:
+    """Peak resident memory of a phase: VmHWM after resetting it (``/proc/self/clear_refs``),
+    else the process-lifetime ``ru_maxrss``."""
+
+    def __enter__(self):
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')
+            self.method = 'VmHWM (peak RSS, reset before the phase via /proc/self/clear_refs)'
+        except OSError:
+            self.method = 'ru_maxrss (process-lifetime peak RSS, resource.getrusage)'
+        self.start_rss = proc_status('VmRSS')
+        return self
+
+    def __exit__(self, *exc):
+        peak = proc_status('VmHWM') if self.method.startswith('VmHWM') else None
+        if peak is None:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            self.method = 'ru_maxrss (process-lifetime peak RSS, resource.getrusage)'
+        self.peak = peak
+
+
+def proc_status(key):
+    """A ``/proc/self/status`` memory entry in bytes (None if unavailable)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# -- evaluation --------------------------------------------------------------------------------
+def random_features(args, gen):
+    """Stage-1 features of an MSRVTT-1kA-like test set (text i describes video i)."""
+    Nt, Nv, L, T, D = args.num_texts, args.num_videos, args.num_words, args.num_frames, args.dim
+    text_len = torch.randint(max(L // 4, 1), L + 1, (Nt, ), generator=gen)
+    text_mask = (torch.arange(L)[None] < text_len[:, None]).long()
+    frame_len = torch.randint(max(T // 2, 1), T + 1, (Nv, ), generator=gen)
+    frame_mask = (torch.arange(T)[None] < frame_len[:, None]).long()
+    # The encoder zeroes padded token features; padded frames keep temporal-transformer outputs.
+    tokens = torch.randn(Nt, L, D, generator=gen) * text_mask[..., None]
+    frames = torch.randn(Nv, T, D, generator=gen)
+    video_of_text = torch.arange(Nt) % Nv
+    return dict(tokens=tokens, token_mask=text_mask, eot=torch.randn(Nt, D, generator=gen),
+                frames=frames, frame_mask=frame_mask, video_index=video_of_text)
+
+
+def prepared_features(head, raw):
+    """``extract_feat``'s per-text and per-video dicts (the part before scoring)."""
+    with torch.no_grad():
+        text = head.prepare_text(raw['tokens'], raw['token_mask'])
+        video = head.prepare_video(raw['frames'], raw['frame_mask'])
+    text.update(eot=raw['eot'], index=torch.arange(len(raw['eot'])),
+                video_index=raw['video_index'])
+    video.update(index=torch.arange(len(raw['frames'])))
+    return dict(text=text, video=video)
+
+
+class TimedReranker:
+    """Stands in for ``model.reranker`` in ``DiffusionRet.score``, timing each ``rerank``."""
+
+    def __init__(self, reranker, precompute):
+        self.reranker, self.precompute, self.seconds = reranker, precompute, 0.0
+
+    def rerank(self, *args, **kwargs):
+        start = time.perf_counter()
+        out = self.reranker.rerank(*args, precompute=self.precompute, **kwargs)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def evaluate(head, reranker, features, chunk, precompute=True, max_queries=None):
+    """The retrieval loop's scoring (``RetrievalEvaluation.rank_queries`` on one process):
+    ``DiffusionRet.score`` per chunk of queries, then the ranks of the ground truth.
+
+    Returns (seconds per direction, re-ranking seconds per direction, R@1 per direction).
+    """
+    wall, rerank_time, recall = {}, {}, {}
+    for direction, query_modality, candidate_modality in DIRECTIONS:
+        timed = TimedReranker(reranker, precompute) if reranker is not None else None
+        model = types.SimpleNamespace(similarity_head=head, reranker=timed)
+        queries, candidates = features[query_modality], features[candidate_modality]
+        total = queries['index'].numel()
+        total = total if not max_queries else min(total, max_queries)
+        ranks = []
+        start = time.perf_counter()
+        for first in range(0, total, chunk):
+            part = slice_features(queries, slice(first, min(first + chunk, total)))
+            with torch.no_grad():
+                scores = DiffusionRet.score(model, direction, part, candidates)
+            ranks.append(ground_truth_ranks(scores.float(),
+                                            positives_for(direction, part, candidates)))
+        wall[direction] = time.perf_counter() - start
+        rerank_time[direction] = timed.seconds if timed is not None else 0.0
+        recall[direction] = float((torch.cat(ranks) < 1).float().mean())
+    return wall, rerank_time, recall
+
+
+def build_reranker(args):
+    reranker = DiffusionReranker(
+        t2v_denoiser=dict(type='TextToVideoDenoiser', width=args.dim),
+        v2t_denoiser=dict(type='VideoToTextDenoiser', width=args.dim),
+        scheduler=dict(type='DDIMScheduler', num_train_timesteps=args.steps,
+                       beta_schedule='cosine'),
+        num_inference_steps=args.steps, topk=args.topk,
+        num_negatives=args.train_batch - 1)
+    quiet_init(reranker)
+    return reranker
+
+
+def quiet_init(module):
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')
+    try:
+        module.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
+def run_evaluation(args, results):
+    gen = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    head = WTISimilarityHead(embed_dim=args.dim).eval()
+    reranker = build_reranker(args).eval()
+    features = prepared_features(head, random_features(args, gen))
+    Nt, Nv = args.num_texts, args.num_videos
+    L, T, D, K = args.num_words, args.num_frames, args.dim, args.topk
+    k = min(K, Nv), min(K, Nt)
+
+    # Each run is bracketed by GEMM measurements, so that its ratio uses the rate the machine
+    # gave at that time (it varies on shared machines); the fastest run is reported.
+    runs = []
+    with PeakMemory() as memory:
+        for _ in range(args.repeats):
+            before = gemm_rate(args.gemm_size, args.gemm_repeats)
+            wall, rerank_time, recall = evaluate(head, reranker, features, args.query_chunk)
+            runs.append(dict(gemm_before=before, eval_wall=wall, eval_rerank=rerank_time,
+                             eval_recall=recall,
+                             gemm_after=gemm_rate(args.gemm_size, args.gemm_repeats)))
+    totals = [sum(run['eval_wall'].values()) for run in runs]
+    results.update(runs[totals.index(min(totals))], eval_totals=totals,
+                   memory_method=memory.method, memory_peak=memory.peak,
+                   memory_start=memory.start_rss)
+
+    # Plain path on a subset, against the cached path on the same queries.
+    subset = args.plain_queries or max(Nt, Nv)
+    _, plain, _ = evaluate(head, reranker, features, args.query_chunk, precompute=False,
+                           max_queries=subset)
+    _, cached, _ = evaluate(head, reranker, features, args.query_chunk, precompute=True,
+                            max_queries=subset)
+    results.update(plain_subset=subset, plain_rerank=plain, cached_rerank_subset=cached)
+
+    sim_once = wti_flops(Nt, Nv, L, T, D)
+    # The loop scores each direction separately: the similarity is computed twice.
+    flops = dict(wti_once=sim_once, wti_executed=2 * sim_once)
+    for variant in ('precomputed', 'implemented', 'plain'):
+        for direction, n, kk in (('t2v', Nt, k[0]), ('v2t', Nv, k[1])):
+            flops[f'{direction}_{variant}'] = denoiser_flops(
+                direction, n, kk, T, D, args.steps, variant, chunk=args.query_chunk)
+    # The floor of the target: similarity once plus the denoisers as the issue counts them.
+    flops['needed'] = (flops['wti_once'] + flops['t2v_precomputed'] +
+                       flops['v2t_precomputed'])
+    flops['executed'] = (flops['wti_executed'] + flops['t2v_implemented'] +
+                         flops['v2t_implemented'])
+    results['flops'] = flops
+
+
+# -- training ----------------------------------------------------------------------------------
+def tiny_clip_arch(dim, context_length):
+    """A tiny random CLIP whose output width is ``dim`` (the denoisers' width)."""
+    return dict(embed_dim=dim,
+                vision_cfg=dict(image_size=32, layers=1, width=64, patch_size=16, head_width=32),
+                text_cfg=dict(context_length=context_length, vocab_size=49408, width=64,
+                              heads=2, layers=1))
+
+
+def build_model(args):
+    if args.vit_b32:
+        encoder = dict(type='CLIPTextFrameEncoder', arch='ViT-B-32')
+    else:
+        encoder = dict(type='CLIPTextFrameEncoder',
+                       arch=tiny_clip_arch(args.dim, max(32, args.num_words)),
+                       temporal_layers=1, temporal_heads=2, init_temporal_from_text=False)
+    model = DiffusionRet(
+        encoder=encoder,
+        similarity_head=dict(type='WTISimilarityHead', embed_dim=args.dim),
+        reranker=dict(
+            type='DiffusionReranker',
+            t2v_denoiser=dict(type='TextToVideoDenoiser', width=args.dim),
+            v2t_denoiser=dict(type='VideoToTextDenoiser', width=args.dim),
+            scheduler=dict(type='DDIMScheduler', num_train_timesteps=args.steps,
+                           beta_schedule='cosine'),
+            num_inference_steps=args.steps, topk=args.topk,
+            num_negatives=args.train_batch - 1))
+    quiet_init(model.reranker)
+    image_size = model.encoder.clip.visual.image_size
+    image_size = image_size[0] if isinstance(image_size, (tuple, list)) else image_size
+    return model, image_size
+
+
+def data_samples(indices):
+    return [BaseDataElement(metainfo=dict(video_idx=int(i), text_idx=[int(i)])) for i in indices]
+
+
+def train_step(model, optimizer, inputs, samples):
+    optimizer.zero_grad()
+    loss, _ = model.parse_losses(model.loss(inputs, samples))
+    loss.backward()
+    optimizer.step()
+
+
+def cached_step_fn(model, raw, batch, gen):
+    """One stage-2 step from a feature cache: gather a batch of cached features, then
+    ``DiffusionRet.loss`` on them (the model's cached-feature input path)."""
+
+    def step(optimizer):
+        idx = torch.randperm(len(raw['eot']), generator=gen)[:batch]
+        inputs = dict(text_tokens=raw['tokens'][idx], text_mask=raw['token_mask'][idx],
+                      text_eot=raw['eot'][idx], video_frames=raw['frames'][idx],
+                      video_mask=raw['frame_mask'][idx])
+        train_step(model, optimizer, inputs, data_samples(idx))
+
+    return step
+
+
+def write_mp4s(directory, count, seconds=12, fps=25, size=(320, 240)):
+    """Small synthetic mp4s (MSRVTT-like 320x240) written with OpenCV."""
+    import cv2
+    paths, rng = [], np.random.default_rng(0)
+    for i in range(count):
+        path = osp.join(directory, f'video{i}.mp4')
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
+        base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        for t in range(seconds * fps):
+            writer.write(np.roll(base, 4 * t, axis=1))
+        writer.release()
+        paths.append(path)
+    return paths
+
+
+def decode_seconds(paths, num_frames, image_size):
+    """Mean seconds per video of the data pipeline's decoding (``LoadVideoFrames``: decord,
+    1 fps, uniformly subsampled to ``num_frames``) plus resize / centre crop / normalise."""
+    import cv2
+
+    from mmdret.datasets.transforms.load_video_frames import LoadVideoFrames
+    loader = LoadVideoFrames(max_frames=num_frames)
+    mean = np.array([0.48145466, 0.4578275, 0.40821073], np.float32) * 255
+    std = np.array([0.26862954, 0.26130258, 0.27577711], np.float32) * 255
+    loader.transform(dict(filename=paths[0]))  # warm-up (library loading)
+    start = time.perf_counter()
+    for path in paths:
+        frames = loader.transform(dict(filename=path))['imgs']
+        out = []
+        for frame in frames:
+            h, w = frame.shape[:2]
+            scale = image_size / min(h, w)
+            frame = cv2.resize(frame, (round(w * scale), round(h * scale)),
+                               interpolation=cv2.INTER_CUBIC)
+            top, left = (frame.shape[0] - image_size) // 2, (frame.shape[1] - image_size) // 2
+            frame = frame[top:top + image_size, left:left + image_size]
+            out.append(((frame.astype(np.float32) - mean) / std).transpose(2, 0, 1))
+        torch.from_numpy(np.stack(out))
+    return (time.perf_counter() - start) / len(paths)
+
+
+def video_step_fn(model, args, image_size, gen):
+    """One stage-2 step from decoded frames and token ids: the frozen encoder runs (no grad)
+    inside ``DiffusionRet.loss``, then the same step as from the cache."""
+    B, L, T = args.train_batch, args.num_words, args.num_frames
+    frames = torch.randn(B, T, 3, image_size, image_size, generator=gen)
+    frame_len = torch.randint(max(T // 2, 1), T + 1, (B, ), generator=gen)
+    video_mask = (torch.arange(T)[None] < frame_len[:, None]).long()
+    text_len = torch.randint(max(L // 4, 2), L + 1, (B, ), generator=gen)
+    text_mask = (torch.arange(L)[None] < text_len[:, None]).long()
+    tokens = torch.randint(1, 49000, (B, L), generator=gen) * text_mask
+    tokens[torch.arange(B), text_len - 1] = 49407  # EOT, the argmax
+    inputs = dict(text=tokens, text_mask=text_mask, video=frames, video_mask=video_mask)
+
+    def step(optimizer):
+        train_step(model, optimizer, inputs, data_samples(range(B)))
+
+    return step
+
+
+def time_steps(step, optimizer, iters):
+    step(optimizer)  # warm-up
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        step(optimizer)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_training(args, results):
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    torch.manual_seed(args.seed + 1)
+    model, image_size = build_model(args)
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    raw = random_features(args, gen)
+    B = args.train_batch
+    cached = time_steps(cached_step_fn(model, raw, B, gen), optimizer, args.train_iters)
+    encoded = time_steps(video_step_fn(model, args, image_size, gen), optimizer,
+                         args.train_iters)
+    with tempfile.TemporaryDirectory() as tmp:
+        decode = decode_seconds(write_mp4s(tmp, args.num_mp4), args.num_frames, image_size)
+    results.update(train_cached=cached, train_encoded=encoded, decode_per_video=decode,
+                   encoder='ViT-B/32 (random weights)' if args.vit_b32 else
+                   f'tiny CLIP (1+1 layers, width 64, {image_size}px, output {args.dim})',
+                   image_size=image_size)
+
+
+# -- report ------------------------------------------------------------------------------------
+def machine_description():
+    model_name = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(['lscpu'], capture_output=True, text=True, check=True).stdout
+        match = re.search(r'^Model name:\s*(.+)$', out, re.M)
+        model_name = match.group(1).strip() if match else model_name
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        load = open('/proc/loadavg').read().split()[:3]
+    except OSError:
+        load = ['?'] * 3
+    return dict(cpu=model_name, logical_cpus=os.cpu_count(), threads=torch.get_num_threads(),
+                torch=torch.__version__, python=platform.python_version(),
+                load=' '.join(load))
+
+
+def report(args, machine, res):
+    rows = [('Machine', f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
+             f"{machine['threads']} torch threads, torch {machine['torch']}, "
+             f"Python {machine['python']}; load average at start {machine['load']}")]
+    if 'flops' in res:
+        rows += evaluation_rows(args, res)
+    if 'train_cached' in res:
+        rows += training_rows(args, res)
+    width = max(len(name) for name, _ in rows)
+    text = '\n'.join(f'{name:<{width}}  {value}' for name, value in rows)
+    markdown = '\n'.join(['| Measure | Value |', '| --- | --- |'] +
+                         [f'| {name} | {value} |' for name, value in rows])
+    return text, markdown
+
+
+def tflop(flops):
+    """TFLOP with three significant digits."""
+    return f'{flops / TERA:.3g}'
+
+
+def evaluation_rows(args, res):
+    flops = res['flops']
+    gemm = (res['gemm_before'][0] + res['gemm_after'][0]) / 2
+    wall = sum(res['eval_wall'].values())
+    rerank = sum(res['eval_rerank'].values())
+    floor_needed = flops['needed'] / (gemm * 1e9)
+    floor_executed = flops['executed'] / (gemm * 1e9)
+    subset = res['plain_subset']
+    counts = dict(t2v=min(subset, args.num_texts), v2t=min(subset, args.num_videos))
+    plain = {d: res['plain_rerank'][d] / n for d, n in counts.items()}
+    cached = {d: res['cached_rerank_subset'][d] / n for d, n in counts.items()}
+    plain_full = plain['t2v'] * args.num_texts + plain['v2t'] * args.num_videos
+    size = (f'{args.num_texts} texts ({args.num_words} tokens) x {args.num_videos} videos '
+            f'({args.num_frames} frames), D={args.dim}, top-{args.topk}, {args.steps} DDIM '
+            f'steps, query chunks of {args.query_chunk}')
+    return [
+        ('fp32 GEMM rate', f"{gemm:.1f} GFLOP/s (n={args.gemm_size} matmul, mean of "
+         f"{res['gemm_before'][0]:.1f} just before / {res['gemm_after'][0]:.1f} just after the "
+         f"evaluation run; best single call "
+         f"{max(res['gemm_before'][1], res['gemm_after'][1]):.1f})"),
+        ('Evaluation set', size),
+        ('Evaluation wall time', f"{wall:.1f} s (t2v {res['eval_wall']['t2v']:.1f} s, v2t "
+         f"{res['eval_wall']['v2t']:.1f} s): WTI similarity and ranking {wall - rerank:.1f} s, "
+         f"re-ranking {rerank:.1f} s" + (
+             '; fastest run of ' + ', '.join(f'{t:.1f}' for t in res['eval_totals']) + ' s'
+             if len(res['eval_totals']) > 1 else '')),
+        ('Peak memory (evaluation)', f"{res['memory_peak'] / 2**30:.2f} GiB "
+         f"({res['memory_start'] / 2**30:.2f} GiB before it; {res['memory_method']})"),
+        ('Arithmetic needed', f"{tflop(flops['needed'])} TFLOP = WTI "
+         f"{tflop(flops['wti_once'])} (2·Nt·Nv·L·T·D, once) + denoisers with the "
+         f"step-invariant work done once: t2v {tflop(flops['t2v_precomputed'])} + v2t "
+         f"{tflop(flops['v2t_precomputed'])}"),
+        ('Arithmetic executed', f"{tflop(flops['executed'])} TFLOP = WTI "
+         f"{tflop(flops['wti_executed'])} (the loop scores each direction separately: "
+         f"twice) + denoisers t2v {tflop(flops['t2v_implemented'])} + v2t "
+         f"{tflop(flops['v2t_implemented'])} (decoder values folded: W1_h Wo Wv e once)"),
+        ('wall / (needed FLOPs / GEMM rate)', f"{wall / floor_needed:.2f}x "
+         f"(floor {floor_needed:.1f} s; target <= 2.5x)"),
+        ('wall / (executed FLOPs / GEMM rate)', f"{wall / floor_executed:.2f}x "
+         f"(floor {floor_executed:.1f} s)"),
+        ('Re-ranking per query, precomputed', f"t2v {1e3 * cached['t2v']:.1f} ms, "
+         f"v2t {1e3 * cached['v2t']:.1f} ms (first {subset} queries per direction)"),
+        ('Re-ranking per query, plain forward', f"t2v {1e3 * plain['t2v']:.1f} ms, "
+         f"v2t {1e3 * plain['v2t']:.1f} ms: {plain_full:.0f} s for the whole set "
+         f"(extrapolated) vs {rerank:.1f} s measured with precomputation; plain needs "
+         f"{tflop(flops['t2v_plain'] + flops['v2t_plain'])} TFLOP for the denoisers"),
+        ('R@1 (random features, sanity only)', f"t2v {res['eval_recall']['t2v']:.3f}, "
+         f"v2t {res['eval_recall']['v2t']:.3f}"),
+    ]
+
+
+def training_rows(args, res):
+    B = args.train_batch
+    video_step = res['train_encoded'] + B * res['decode_per_video']
+    return [
+        ('Stage-2 training from feature cache', f"{B / res['train_cached']:.1f} samples/s "
+         f"({res['train_cached']:.2f} s per batch of {B}: gather + DiffusionRet.loss + "
+         f"backward + AdamW)"),
+        ('Stage-2 training from videos', f"{B / video_step:.1f} samples/s "
+         f"({video_step:.2f} s per batch: decode {B} x {1e3 * res['decode_per_video']:.0f} ms "
+         f"+ encoder and step {res['train_encoded']:.2f} s; encoder: {res['encoder']})"),
+    ]
+
+
+def write_docs(path, markdown, label):
+    """Replace the section of ``label`` in ``path`` (append it if there is none)."""
+    begin, end = f'<!-- {DOCS_MARK}[{label}]:begin -->', f'<!-- {DOCS_MARK}[{label}]:end -->'
+    command = 'python tools/analysis/benchmark_diffusionret.py ' + ' '.join(sys.argv[1:])
+    section = '\n'.join([
+        begin,
+        f'### {label}',
+        '',
+        f'`{command.strip()}`, {time.strftime("%Y-%m-%d %H:%M")}:',
+        '',
+        markdown,
+        end,
+    ])
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    old = open(path).read() if osp.exists(path) else '# Benchmarks\n'
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + section + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip('\n') + '\n\n' + section + '\n'
+    with open(path, 'w') as f:
+        f.write(new)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = machine_description()
+    results = {}
+    if 'eval' not in args.skip:
+        run_evaluation(args, results)
+    if 'train' not in args.skip:
+        run_training(args, results)
+    text, markdown = report(args, machine, results)
+    print(text)
+    if args.docs:
+        label = args.docs_label or f'{torch.get_num_threads()} torch thread(s)'
+        write_docs(args.docs, markdown, label)
+        print(f'wrote {args.docs}')
+    return results
+
+
+if __name__ == '__main__':
+    main()
