@@ -6,6 +6,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop, autocast
 
 from mmdret.evaluation.functional import ground_truth_ranks
+from mmdret.evaluation.post_processors import ScorePostProcessing
 from mmdret.registry import LOOPS
 from mmdret.utils.distributed import first_occurrence, gather_indexed
 
@@ -45,18 +46,25 @@ class RetrievalEvaluation:
     Each rank extracts features for its shard of the dataset, the candidates of both modalities
     are gathered once, and each rank scores only its own queries, ``query_chunk_size`` at a time
     (never a full N x N matrix), turning each chunk into ranks at once.
+
+    ``post_processor`` (optional, a ``TASK_UTILS`` config such as ``dict(type='DualSoftmax')`` or
+    ``dict(type='QueryBankNorm', query_bank=...)``, or ``dict(t2v=..., v2t=...)`` per direction)
+    is fitted per direction before ranking (see :class:`ScorePostProcessing`) and applied to
+    each chunk's scores; None (default) leaves the scores untouched.
     """
 
-    def __init__(self, query_chunk_size=32, tie_rule='pessimistic'):
+    def __init__(self, query_chunk_size=32, tie_rule='pessimistic', post_processor=None):
         self.query_chunk_size = query_chunk_size
         self.tie_rule = tie_rule
+        self.post_processing = (None if post_processor is None else
+                                ScorePostProcessing(post_processor, query_chunk_size))
 
     def __call__(self, loop, mode):
         runner = loop.runner
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.eval()
         features = self.extract(loop, model, mode)
-        records, num_corrupt = self.rank_queries(runner, model, features)
+        records, num_corrupt = self.rank_queries(runner, model, features, loop.fp16)
         loop.evaluator.process(data_samples=records, data_batch=None)
         metrics = loop.evaluator.evaluate(sum_over_ranks(len(records)))
         num_corrupt = sum_over_ranks(num_corrupt)
@@ -83,19 +91,25 @@ class RetrievalEvaluation:
         return dict(text=unique_local(concat_features(texts)),
                     video=unique_local(concat_features(videos)))
 
-    def rank_queries(self, runner, model, local):
+    def rank_queries(self, runner, model, local, fp16=False):
         gathered = {}
         for modality, features in local.items():
             gathered[modality], _ = gather_indexed(features, features['index'])
         records = []
+        if self.post_processing is not None:
+            self.post_processing.start()
         for direction, query_modality, candidate_modality in DIRECTIONS:
             queries, candidates = local[query_modality], gathered[candidate_modality]
             total = queries['index'].numel()
             started = time.time()
+            post = (None if self.post_processing is None else
+                    self.post_processing.fitted(direction, model, queries, candidates, fp16))
             for start in range(0, total, self.query_chunk_size):
                 chunk = slice_features(queries, slice(start, start + self.query_chunk_size))
                 with torch.no_grad():
                     scores = model.score(direction, chunk, candidates)
+                    if post is not None:
+                        scores = post(scores)
                 ranks = ground_truth_ranks(scores.float(), positives_for(direction, chunk,
                                                                          candidates),
                                            self.tie_rule)
@@ -103,7 +117,8 @@ class RetrievalEvaluation:
                                for index, rank in zip(chunk['index'], ranks))
             runner.logger.info(f'[rank {get_rank()}] scored {total} {direction} queries against '
                                f'{candidates["index"].numel()} candidates in '
-                               f'{time.time() - started:.1f}s')
+                               f'{time.time() - started:.1f}s'
+                               + ('' if post is None else f' (post-processed by {post!r})'))
         return records, int(local['video']['corrupt'].sum())
 
 
@@ -119,12 +134,14 @@ class RetrievalValLoop(ValLoop):
         tie_rule (str): how ties with the ground truth count, see
             :func:`mmdret.evaluation.functional.ground_truth_ranks`. Defaults to 'pessimistic'.
         fp16 (bool): autocast feature extraction. Defaults to False.
+        post_processor (dict, optional): score post-processing before ranking (``DualSoftmax``,
+            ``QueryBankNorm``), see :class:`RetrievalEvaluation`. Defaults to None (none).
     """
 
     def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
-                 tie_rule='pessimistic', fp16=False):
+                 tie_rule='pessimistic', fp16=False, post_processor=None):
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor)
 
     def run(self):
         self.runner.call_hook('before_val')
@@ -140,9 +157,9 @@ class RetrievalTestLoop(TestLoop):
     """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`."""
 
     def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
-                 tie_rule='pessimistic', fp16=False):
+                 tie_rule='pessimistic', fp16=False, post_processor=None):
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor)
 
     def run(self):
         self.runner.call_hook('before_test')

@@ -1,0 +1,137 @@
+"""Readers for the official annotation files of the retrieval datasets.
+
+Every reader fails with a :class:`AnnotationFormatError` (a ``ValueError``) whose message starts
+with ``<file>:<line>:`` (text formats) or ``<file>: <key>:`` (JSON / pickle) and states the
+expected form, so that a broken row can be found and fixed without reading the parser.
+"""
+import csv
+import json
+import os.path as osp
+import pickle
+
+
+class AnnotationFormatError(ValueError):
+    """A malformed annotation file; ``where`` is a 1-based line number or a key path."""
+
+    def __init__(self, path, where, expected, got=None):
+        location = f'{path}:{where}' if isinstance(where, int) else f'{path}: {where}'
+        message = f'{location}: expected {expected}'
+        if got is not None:
+            text = repr(got)
+            message += f', got {text[:200]}{"..." if len(text) > 200 else ""}'
+        super().__init__(message)
+        self.path, self.where = path, where
+
+
+def resolve_path(path, data_root, owner, what):
+    """``path`` joined with ``data_root`` when relative; it must exist.
+
+    Args:
+        path (str): the file as configured.
+        data_root (str): the dataset's ``data_root`` (may be empty).
+        owner (str): who asks (the dataset class name), for the message.
+        what (str): the argument name and the official file name, for the message.
+    """
+    if path is None:
+        raise ValueError(f'{owner}: {what} is required')
+    if data_root and not osp.isabs(path):
+        path = osp.join(data_root, path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{owner}: {what} {path!r} does not exist')
+    return path
+
+
+def read_id_list(path, form='one video id per line'):
+    """Ids of a list file (``train_list.txt`` style); blank lines are ignored.
+
+    Returns:
+        list[tuple[int, str]]: (line number, id) in file order. A repeated id is an error.
+    """
+    ids, seen = [], {}
+    with open(path) as file:
+        for line_num, line in enumerate(file, 1):
+            item = line.strip()
+            if not item:
+                continue
+            if any(ch.isspace() for ch in item):
+                raise AnnotationFormatError(path, line_num, form, line.rstrip('\n'))
+            if item in seen:
+                raise AnnotationFormatError(
+                    path, line_num, f'{form} (each id once; {item!r} is also on line '
+                    f'{seen[item]})')
+            seen[item] = line_num
+            ids.append((line_num, item))
+    return ids
+
+
+def read_tsv(path, num_fields, form):
+    """Rows of a tab-separated file without header; blank lines are ignored.
+
+    Yields:
+        tuple[int, list[str]]: (line number, fields stripped of surrounding whitespace).
+    """
+    with open(path, newline='') as file:
+        for line_num, line in enumerate(file, 1):
+            line = line.rstrip('\r\n')
+            if not line.strip():
+                continue
+            fields = line.split('\t')
+            if len(fields) != num_fields:
+                raise AnnotationFormatError(
+                    path, line_num, f'{num_fields} tab-separated fields {form}, found '
+                    f'{len(fields)}', line)
+            yield line_num, [field.strip() for field in fields]
+
+
+def read_csv_rows(path, columns, form=None):
+    """Rows of a comma-separated file with a header; ``columns`` must be present and non-empty.
+
+    Yields:
+        tuple[int, dict]: (line number where the row ends, the row as a dict).
+    """
+    with open(path, newline='') as file:
+        reader = csv.DictReader(file)
+        header = reader.fieldnames
+        if header is None or not set(columns) <= set(header):
+            raise AnnotationFormatError(
+                path, 1, form or f'a header with the columns {list(columns)}', header)
+        for row in reader:
+            empty = [column for column in columns if not (row.get(column) or '').strip()]
+            if empty or None in row:
+                problem = f'{empty} empty' if empty else 'more fields than the header'
+                raise AnnotationFormatError(
+                    path, reader.line_num,
+                    f'a value in each of {list(columns)} ({problem}); form {form or header}',
+                    {key: value for key, value in row.items() if key in columns})
+            yield reader.line_num, row
+
+
+def load_json(path, expected_type, form):
+    """Parse a JSON file whose top level must be ``expected_type`` (dict or list)."""
+    with open(path) as file:
+        try:
+            data = json.load(file)
+        except json.JSONDecodeError as error:
+            raise AnnotationFormatError(path, error.lineno,
+                                        f'valid JSON ({error.msg} at column {error.colno}); '
+                                        f'form {form}') from error
+    if not isinstance(data, expected_type):
+        raise AnnotationFormatError(path, 'top level', form, type(data).__name__)
+    return data
+
+
+def load_pickle(path, expected_type, form):
+    """Unpickle a trusted annotation file whose top level must be ``expected_type``."""
+    with open(path, 'rb') as file:
+        try:
+            data = pickle.load(file)
+        except Exception as error:  # pickle raises many types on garbage
+            raise AnnotationFormatError(path, 'top level', f'a pickle of {form}',
+                                        f'{type(error).__name__}: {error}') from error
+    if not isinstance(data, expected_type):
+        raise AnnotationFormatError(path, 'top level', form, type(data).__name__)
+    return data
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

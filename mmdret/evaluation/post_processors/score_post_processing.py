@@ -1,0 +1,116 @@
+"""Fitting the score post-processors inside the sharded retrieval evaluation."""
+import copy
+
+import torch
+from mmengine.runner import Runner, autocast
+
+from mmdret.registry import TASK_UTILS
+from .base_post_processor import owned_rows
+
+QUERY_MODALITY = dict(t2v='text', v2t='video')
+
+
+def parse_post_processor_cfg(cfg):
+    """``None``, one config for both directions, or ``dict(t2v=cfg_or_None, v2t=...)``."""
+    if cfg is None:
+        return dict(t2v=None, v2t=None)
+    if not isinstance(cfg, dict):
+        raise TypeError(f'post_processor must be a dict config or None, got {cfg!r}')
+    if 'type' in cfg:
+        return dict(t2v=cfg, v2t=cfg)
+    unknown = set(cfg) - set(QUERY_MODALITY)
+    if unknown:
+        raise ValueError(f"post_processor: expected a config with 'type' or per-direction "
+                         f"keys 't2v'/'v2t', got keys {sorted(cfg)}")
+    return dict(t2v=cfg.get('t2v'), v2t=cfg.get('v2t'))
+
+
+def slice_rows(features, part):
+    return {key: value[part] for key, value in features.items()}
+
+
+def owned_score_chunks(score_fn, queries, chunk_size):
+    """Scores of the rows of ``queries`` this rank owns (:func:`owned_rows`), chunk by chunk."""
+    keep = owned_rows(queries['index'])
+    for start in range(0, keep.numel(), chunk_size):
+        part = keep[start:start + chunk_size]
+        if not bool(part.any()):
+            continue
+        chunk = slice_rows(queries, slice(start, start + chunk_size))
+        with torch.no_grad():
+            scores = score_fn(chunk).float()
+        yield scores[part.to(scores.device)]
+
+
+def extract_features(model, dataloader, fp16=False):
+    """Text and video features of a dataloader (this rank's shard, duplicates dropped)."""
+    from mmdret.engine.runner.retrieval_loop import concat_features, unique_local
+    texts, videos = [], []
+    for data_batch in dataloader:
+        with torch.no_grad(), autocast(enabled=fp16):
+            data = model.data_preprocessor(data_batch, False)
+            batch = model(**data, mode='tensor')
+        for out, features in ((texts, batch['text']), (videos, batch['video'])):
+            out.append({k: v.float() if v.is_floating_point() else v
+                        for k, v in features.items()})
+    if not texts:
+        raise ValueError('the query bank dataloader is empty')
+    return dict(text=unique_local(concat_features(texts)),
+                video=unique_local(concat_features(videos)))
+
+
+class ScorePostProcessing:
+    """Builds and fits a post-processor per direction for one evaluation (see
+    :class:`BaseScorePostProcessor`).
+
+    ``fit_on='queries'`` processors are fitted on the direction's own queries (each rank its
+    shard, padding duplicates counted once over all ranks); ``'query_bank'`` processors on the
+    features of ``query_bank['dataloader']``, extracted once per evaluation and shared by both
+    directions. Fitting scores every fitting row once with the model, in chunks.
+    """
+
+    def __init__(self, cfg, chunk_size):
+        self.cfgs = parse_post_processor_cfg(cfg)
+        self.chunk_size = chunk_size
+        for cfg in self.cfgs.values():  # fail at construction on a bad config
+            if cfg is not None:
+                TASK_UTILS.build(copy.deepcopy(cfg))
+        self.bank = None
+
+    @property
+    def enabled(self):
+        return any(cfg is not None for cfg in self.cfgs.values())
+
+    def start(self):
+        """Forget the previous evaluation's query bank (the model has changed)."""
+        self.bank = None
+
+    def query_bank(self, processor, model, fp16):
+        if self.bank is None:
+            bank_cfg = processor.query_bank or {}
+            if 'dataloader' not in bank_cfg:
+                raise ValueError(f'{type(processor).__name__} needs '
+                                 "query_bank=dict(dataloader=dict(...)) (training queries)")
+            loader = Runner.build_dataloader(copy.deepcopy(bank_cfg['dataloader']))
+            self.bank = extract_features(model, loader, fp16)
+        return self.bank
+
+    def fitted(self, direction, model, queries, candidates, fp16=False):
+        """The fitted post-processor of ``direction``, or None when it has none."""
+        cfg = self.cfgs[direction]
+        if cfg is None:
+            return None
+        processor = TASK_UTILS.build(copy.deepcopy(cfg))
+        if processor.fit_on == 'queries':
+            rows = queries
+        elif processor.fit_on == 'query_bank':
+            rows = self.query_bank(processor, model, fp16)[QUERY_MODALITY[direction]]
+        else:
+            raise ValueError(f'{type(processor).__name__}.fit_on must be "queries" or '
+                             f'"query_bank", got {processor.fit_on!r}')
+
+        def score_fn(chunk):
+            return model.score(direction, chunk, candidates)
+
+        return processor.fit(owned_score_chunks(score_fn, rows, self.chunk_size),
+                             num_candidates=candidates['index'].numel())

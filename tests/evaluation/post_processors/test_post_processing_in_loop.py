@@ -1,0 +1,156 @@
+"""Post-processing inside RetrievalEvaluation.rank_queries: disabled -> identical ranks, DSL and
+QB-Norm -> the ranks of the dense post-processed matrix, in one and in two (gloo) processes."""
+import logging
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
+from mmdret.evaluation.functional import ground_truth_ranks
+from mmdret.evaluation.post_processors import ScorePostProcessing
+from mmdret.utils import register_all_modules
+
+register_all_modules()
+
+# 9 captions of 4 videos (multi-caption), dot-product "model".
+VIDEO_OF_TEXT = [0, 0, 1, 1, 1, 2, 3, 3, 3]
+NUM_VIDEOS = 4
+
+
+class DotModel:
+
+    def score(self, direction, queries, candidates):
+        return queries['emb'] @ candidates['emb'].t()
+
+
+def make_features(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    video_emb = torch.randn(NUM_VIDEOS, 5, generator=gen)
+    text_emb = video_emb[VIDEO_OF_TEXT] * 0.3 + torch.randn(len(VIDEO_OF_TEXT), 5, generator=gen)
+    text = dict(index=torch.arange(len(VIDEO_OF_TEXT)), video_index=torch.tensor(VIDEO_OF_TEXT),
+                emb=text_emb)
+    video = dict(index=torch.arange(NUM_VIDEOS), emb=video_emb,
+                 corrupt=torch.zeros(NUM_VIDEOS, dtype=torch.bool))
+    return dict(text=text, video=video)
+
+
+def rows(features, index):
+    return {key: value[index] for key, value in features.items()}
+
+
+def dense_ranks(features, transform=None):
+    """{(direction, query): rank} from the full matrices (t2v: texts x videos)."""
+    text, video = features['text'], features['video']
+    sims = {'t2v': text['emb'] @ video['emb'].t(), 'v2t': video['emb'] @ text['emb'].t()}
+    positives = text['video_index'][:, None] == video['index'][None]
+    positives = {'t2v': positives, 'v2t': positives.t()}
+    out = {}
+    for direction, matrix in sims.items():
+        if transform is not None and transform.get(direction) is not None:
+            matrix = transform[direction](matrix)
+        ranks = ground_truth_ranks(matrix.float(), positives[direction])
+        out.update({(direction, i): float(r) for i, r in enumerate(ranks)})
+    return out
+
+
+def loop_ranks(evaluation, local, monkeypatch_bank=None):
+    runner = SimpleNamespace(logger=logging.getLogger('test_post_processing'))
+    records, _ = evaluation.rank_queries(runner, DotModel(), local)
+    return {(r['direction'], r['query_idx']): r['rank'] for r in records}
+
+
+def dsl(matrix, temperature=100.0):
+    return matrix.double() * torch.softmax(temperature * matrix.double(), dim=0)
+
+
+def test_disabled_leaves_ranks_unchanged():
+    features = make_features()
+    default = loop_ranks(RetrievalEvaluation(query_chunk_size=4), features)
+    disabled = loop_ranks(RetrievalEvaluation(query_chunk_size=4, post_processor=None), features)
+    per_direction_off = loop_ranks(
+        RetrievalEvaluation(query_chunk_size=4, post_processor=dict(t2v=None, v2t=None)),
+        features)
+    assert default == disabled == per_direction_off == dense_ranks(features)
+
+
+def test_dual_softmax_matches_dense():
+    features = make_features(1)
+    got = loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+                                         post_processor=dict(type='DualSoftmax')), features)
+    assert got == dense_ranks(features, dict(t2v=dsl, v2t=dsl))
+    only_t2v = loop_ranks(RetrievalEvaluation(
+        query_chunk_size=3, post_processor=dict(t2v=dict(type='DualSoftmax', temperature=5.0))),
+        features)
+    assert only_t2v == dense_ranks(features, dict(t2v=lambda m: dsl(m, 5.0)))
+
+
+def test_query_bank_norm_matches_dense(monkeypatch):
+    features = make_features(2)
+    bank = make_features(3)  # "training" queries: their texts (t2v) and videos (v2t)
+    monkeypatch.setattr(ScorePostProcessing, 'query_bank', lambda self, *args: bank)
+
+    def is_norm(bank_queries):
+        def transform(matrix):  # IS for every row (mode='is'), log space is rank-equivalent
+            normaliser = (2.0 * (bank_queries @ candidates_of(matrix).t()).double()).exp().sum(0)
+            return (2.0 * matrix.double()).exp() / normaliser
+        return transform
+
+    def candidates_of(matrix):
+        return features['video']['emb'] if matrix.shape[1] == NUM_VIDEOS else \
+            features['text']['emb']
+
+    got = loop_ranks(RetrievalEvaluation(
+        query_chunk_size=4,
+        post_processor=dict(type='QueryBankNorm', beta=2.0, mode='is',
+                            query_bank=dict(dataloader=None))), features)
+    assert got == dense_ranks(features, dict(t2v=is_norm(bank['text']['emb']),
+                                             v2t=is_norm(bank['video']['emb'])))
+
+
+def test_bad_config_fails_early():
+    with pytest.raises(ValueError, match="'t2v'/'v2t'"):
+        RetrievalEvaluation(post_processor=dict(t2x=None))
+    with pytest.raises(KeyError):
+        RetrievalEvaluation(post_processor=dict(type='NoSuchProcessor'))
+
+
+# -- two processes ---------------------------------------------------------------------------
+# Shards as a padded DistributedSampler gives them: text 0 and video 0 are repeated on rank 1.
+SHARDS = dict(text=([0, 2, 4, 6, 8], [1, 3, 5, 7, 0]), video=([0, 2], [1, 3, 0]))
+
+
+def _worker(rank, init_file, result_file):
+    import torch.distributed as dist
+    register_all_modules()
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    try:
+        features = make_features(4)
+        local = {m: rows(features[m], torch.tensor(SHARDS[m][rank])) for m in features}
+        # The loop's own de-duplication within a rank is not needed here (no local repeats).
+        got = loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+                                             post_processor=dict(type='DualSoftmax')), local)
+        gathered = [None, None]
+        dist.all_gather_object(gathered, got)
+        if rank == 0:
+            merged = {**gathered[1], **gathered[0]}
+            torch.save(dict(merged=merged,
+                            dense=dense_ranks(features, dict(t2v=dsl, v2t=dsl))), result_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_dual_softmax_two_processes_equals_one(tmp_path):
+    result_file = tmp_path / 'result.pt'
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    # fork: the workers inherit the imported modules (spawn would re-import mmaction, ~15 s)
+    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(result_file)), nprocs=2,
+                       start_method='fork')
+    result = torch.load(result_file)
+    assert result['merged'] == result['dense']
+    # the padded duplicates did not distort the normaliser: same as one process
+    assert result['dense'] == loop_ranks(
+        RetrievalEvaluation(query_chunk_size=2, post_processor=dict(type='DualSoftmax')),
+        make_features(4))

@@ -1,0 +1,73 @@
+"""Worker of ``test_distributed.py::test_contrastive_loss_with_gather_with_grad``.
+
+Run as ``python -m torch.distributed.run --nproc_per_node=N dist_contrastive_loss.py CONFIG OUT``:
+every rank builds the same tiny stage-1 model (seeded), takes its 1/N of one deterministic
+random batch, computes the stage-1 contrastive loss (features gathered across ranks with
+``gather_with_grad``) and back-propagates it; rank 0 writes every rank's loss, its own parameter
+gradients and their sum over ranks to OUT (``torch.save``). Imported by the test for the
+1-process reference on the whole batch.
+"""
+import sys
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+BATCH, LENGTH, FRAMES, SIZE = 8, 12, 4, 32
+SOT, EOT = 49406, 49407
+
+
+def make_inputs(seed=0):
+    """A batch as ``RetrievalDataPreprocessor`` outputs it: token ids with SOT/EOT and padding,
+    normalised frames with zero padding, and their masks."""
+    generator = torch.Generator().manual_seed(seed)
+    text = torch.zeros(BATCH, LENGTH, dtype=torch.long)
+    lengths = torch.randint(3, LENGTH + 1, (BATCH,), generator=generator)
+    for i, length in enumerate(lengths.tolist()):
+        text[i, 0], text[i, length - 1] = SOT, EOT
+        text[i, 1:length - 1] = torch.randint(1, SOT, (length - 2,), generator=generator)
+    video = torch.randn(BATCH, FRAMES, 3, SIZE, SIZE, generator=generator)
+    valid = torch.randint(1, FRAMES + 1, (BATCH,), generator=generator)
+    video_mask = (torch.arange(FRAMES)[None] < valid[:, None]).long()
+    video = video * video_mask[:, :, None, None, None]
+    return dict(text=text, text_mask=(text > 0).long(), video=video, video_mask=video_mask)
+
+
+def build_model(config):
+    from mmdret.registry import MODELS
+    from mmdret.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(0)
+    return MODELS.build(Config.fromfile(config).model).train()
+
+
+def loss_and_grads(model, inputs):
+    model.zero_grad()
+    loss = model.loss(inputs, data_samples=None)['loss_contrastive']
+    loss.backward()
+    grads = {name: param.grad.detach().clone() for name, param in model.named_parameters()
+             if param.grad is not None}
+    return loss.detach(), grads
+
+
+def main(config, out):
+    torch_dist.init_process_group('gloo')
+    rank, world_size = torch_dist.get_rank(), torch_dist.get_world_size()
+    model = build_model(config)
+    per_rank = BATCH // world_size
+    local = {key: value[rank * per_rank:(rank + 1) * per_rank]
+             for key, value in make_inputs().items()}
+    loss, grads = loss_and_grads(model, local)
+    losses = [torch.zeros_like(loss) for _ in range(world_size)]
+    torch_dist.all_gather(losses, loss)
+    summed = {name: grad.clone() for name, grad in grads.items()}
+    for grad in summed.values():
+        torch_dist.all_reduce(grad)  # the sum of the ranks' gradients
+    if rank == 0:
+        torch.save(dict(world_size=world_size, losses=torch.stack(losses), grads_rank0=grads,
+                        grads_sum=summed), out)
+    torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:3])
