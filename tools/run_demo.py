@@ -51,17 +51,24 @@ def main(argv=None):
                                                str(stage1_dir), '--cfg-options', *data]),
     }
     stage1_ckpt = (stage1_dir / 'last_checkpoint').read_text().strip()
-    timings['stage 2 train'] = run('train stage 2', [
+    features = f'{work}/features/stage1_{{split}}.pth'
+    timings['feature cache'] = run('cache stage-1 features', [
+        'tools/extract_features.py', STAGE1, stage1_ckpt, '--out', features, '--cfg-options',
+        *data])
+    cache = [f'train_dataloader.dataset.feature_file={features.format(split="train")}',
+             f'val_dataloader.dataset.feature_file={features.format(split="test")}',
+             f'test_dataloader.dataset.feature_file={features.format(split="test")}']
+    timings['stage 2 train'] = run('train stage 2 (from the feature cache)', [
         'tools/train.py', STAGE2, '--work-dir', str(stage2_dir), '--cfg-options',
-        f'load_from={stage1_ckpt}', *data])
+        f'load_from={stage1_ckpt}', *cache])
     stage2_ckpt = (stage2_dir / 'last_checkpoint').read_text().strip()
     results = {}
-    for name, config, ckpt in (('stage 1', STAGE1, stage1_ckpt),
-                               ('stage 2', STAGE2, stage2_ckpt)):
+    for name, config, ckpt, options in (('stage 1', STAGE1, stage1_ckpt, data),
+                                        ('stage 2', STAGE2, stage2_ckpt, cache)):
         out = work / f'{name.replace(" ", "")}_metrics.json'
         timings[f'{name} test'] = run(f'test {name}', [
             'tools/test.py', config, ckpt, '--work-dir', str(work / 'test'), '--out-metrics',
-            str(out), '--cfg-options', *data])
+            str(out), '--cfg-options', *options])
         results[f'DiffusionRet {name}'] = json.loads(out.read_text())
     print('\n' + table(results))
     print('\n' + ' | '.join(f'{step} {seconds:.0f}s' for step, seconds in timings.items()) +

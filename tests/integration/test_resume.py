@@ -18,7 +18,7 @@ import torch
 
 from integration_utils import read_logs, read_scalars, write_config
 
-ITEMS = 24  # the first 12 train videos x 2 captions
+ITEMS = 16  # the first 8 train videos x 2 captions
 ITERS = ITEMS // 8
 BASE_LR = 1e-3  # the demo config's
 EXTRA = "train_dataloader['dataset']['caption_sampling'] = 'all'\n"

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from integration_utils import (DEMO_STAGE2, METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, TRAIN_ITEMS,
+from integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, TRAIN_ITEMS,
                                read_logs, read_scalars)
 
 TRAIN_ITERS = TRAIN_ITEMS // 8  # caption_sampling='random': one item per video, batch 8
@@ -89,17 +89,22 @@ def test_stage2_trains_only_the_denoisers(stage1_run, stage2_run, tmp_path):
     cfg.work_dir = str(tmp_path / 'init')
     cfg.load_from = None
     cfg.custom_hooks = []
-    initial = Runner.from_cfg(cfg).model.state_dict()
+    cfg.experiment_name = 'stage2_initial_weights'
+    init_runner = Runner.from_cfg(cfg)
+    init_runner.model.init_weights()  # as Runner.train does before loading load_from
+    initial = init_runner.model.state_dict()
     reranker = [k for k in s2 if k.startswith('reranker.')]
     assert reranker and all(k in initial for k in reranker)
-    moved = [k for k in reranker if s2[k].is_floating_point() and not torch.equal(
-        initial[k], s2[k])]
-    assert len(moved) >= len([k for k in reranker if k.endswith('.weight')]) // 2
-    assert any('t2v_denoiser' in k for k in moved) and any('v2t_denoiser' in k for k in moved)
-
-    # Only the denoisers reach the optimizer.
+    moved = {k for k in reranker if not torch.equal(initial[k], s2[k])}
+    # Exactly the denoisers' parameters trained (and only they reach the optimizer).
     trainable = {n for n, p in runner.model.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith('reranker.') for n in trainable)
+    assert moved == trainable
+    assert any('t2v_denoiser' in k for k in moved) and any('v2t_denoiser' in k for k in moved)
+    # ... by Adam steps from those initial weights: no element moved more than a few times the
+    # summed lr (a different initialisation would differ by the init scale everywhere).
+    lr_sum = sum(r['lr'] for r in train_records(read_scalars(stage2_run['work_dir'])))
+    max_change = max((s2[k] - initial[k]).abs().max().item() for k in moved)
+    assert 0 < max_change <= 3 * lr_sum
     optim_state = stage2['optimizer']['state']
     assert len(optim_state) == len(trainable)
 
@@ -117,17 +122,13 @@ def test_stage2_logs_generation_losses(stage2_run):
     assert 'loss_generation_t2v' in log and 'loss_generation_v2t' in log
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    'configs/diffusionret/diffusionret_stage2_*.py list two _base_ files that both define '
-    '`model` and `custom_hooks` (the stage-1 config and _base_/models/diffusionret_reranker.py); '
-    'mmengine raises "Duplicate key is not allowed among bases". The integration configs '
-    'restate the reranker until this is fixed (conftest.STAGE2_WORKAROUND).'))
 @pytest.mark.parametrize('name', [
     'diffusionret_stage2_tiny_1xb64-demo.py',
     'diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py'])
 def test_stage2_configs_load(name):
+    # Regression: both once listed two _base_ files defining `model` and `custom_hooks`
+    # ("Duplicate key is not allowed among bases").
     cfg = Config.fromfile(str(ROOT / 'configs' / 'diffusionret' / name))
     assert cfg.model.reranker.type == 'DiffusionReranker'
     assert cfg.model.encoder.type == 'CLIPTextFrameEncoder'
-    assert [h['type'] for h in cfg.custom_hooks] == ['RequireLoadFromHook']
-    assert DEMO_STAGE2.is_file()
+    assert 'RequireLoadFromHook' in [h['type'] for h in cfg.custom_hooks]

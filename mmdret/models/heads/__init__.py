@@ -2,3 +2,5 @@ from .text_to_video_denoiser import TextToVideoDenoiser
 from .video_to_text_denoiser import VideoToTextDenoiser
 from .wti_similarity_head import WTISimilarityHead
 from .diffusion_reranker import DiffusionReranker
+from .xpool_frame_pooling import XPoolFramePooling
+from .dits_aligner import DITSAligner

@@ -1,11 +1,13 @@
 """Post-processing inside RetrievalEvaluation.rank_queries: disabled -> identical ranks, DSL and
 QB-Norm -> the ranks of the dense post-processed matrix, in one and in two (gloo) processes."""
+import faulthandler
 import logging
 import os
 from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
@@ -30,6 +32,8 @@ def make_features(seed=0):
     gen = torch.Generator().manual_seed(seed)
     video_emb = torch.randn(NUM_VIDEOS, 5, generator=gen)
     text_emb = video_emb[VIDEO_OF_TEXT] * 0.3 + torch.randn(len(VIDEO_OF_TEXT), 5, generator=gen)
+    # unit vectors: cosine scores, the range DSL's temperature 100 is meant for
+    video_emb, text_emb = (torch.nn.functional.normalize(x, dim=1) for x in (video_emb, text_emb))
     text = dict(index=torch.arange(len(VIDEO_OF_TEXT)), video_index=torch.tensor(VIDEO_OF_TEXT),
                 emb=text_emb)
     video = dict(index=torch.arange(NUM_VIDEOS), emb=video_emb,
@@ -56,7 +60,7 @@ def dense_ranks(features, transform=None):
     return out
 
 
-def loop_ranks(evaluation, local, monkeypatch_bank=None):
+def loop_ranks(evaluation, local):
     runner = SimpleNamespace(logger=logging.getLogger('test_post_processing'))
     records, _ = evaluation.rank_queries(runner, DotModel(), local)
     return {(r['direction'], r['query_idx']): r['rank'] for r in records}
@@ -118,39 +122,64 @@ def test_bad_config_fails_early():
 
 
 # -- two processes ---------------------------------------------------------------------------
-# Shards as a padded DistributedSampler gives them: text 0 and video 0 are repeated on rank 1.
-SHARDS = dict(text=([0, 2, 4, 6, 8], [1, 3, 5, 7, 0]), video=([0, 2], [1, 3, 0]))
+def shards(features):
+    """Shards as a padded DistributedSampler gives them: rank 1 repeats one text of rank 0 (the
+    best-scoring one for video 0, so counting it twice would shift the DSL normaliser) and video 0.
+    """
+    dup = int((features['text']['emb'] @ features['video']['emb'][0]).argmax())
+    others = [i for i in range(len(VIDEO_OF_TEXT)) if i != dup]
+    return dict(text=([dup] + others[0::2], others[1::2] + [dup]), video=([0, 2], [1, 3, 0])), dup
 
 
-def _worker(rank, init_file, result_file):
-    import torch.distributed as dist
+def _worker(rank, init_file, result_dir):
+    # A forked child must not enter OpenMP regions the parent's earlier tests used (libgomp
+    # deadlocks after fork): one intra-op thread; and never hang the suite.
+    torch.set_num_threads(1)
+    faulthandler.dump_traceback_later(60, exit=True)
     register_all_modules()
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
     try:
         features = make_features(4)
-        local = {m: rows(features[m], torch.tensor(SHARDS[m][rank])) for m in features}
-        # The loop's own de-duplication within a rank is not needed here (no local repeats).
+        split, _ = shards(features)
+        local = {m: rows(features[m], torch.tensor(split[m][rank])) for m in features}
         got = loop_ranks(RetrievalEvaluation(query_chunk_size=2,
                                              post_processor=dict(type='DualSoftmax')), local)
-        gathered = [None, None]
-        dist.all_gather_object(gathered, got)
-        if rank == 0:
-            merged = {**gathered[1], **gathered[0]}
-            torch.save(dict(merged=merged,
-                            dense=dense_ranks(features, dict(t2v=dsl, v2t=dsl))), result_file)
+        # The fitted statistics themselves (padding duplicates must count once).
+        dsl_fit = ScorePostProcessing(dict(type='DualSoftmax'), 2).fitted(
+            't2v', DotModel(), local['text'], features['video'])
+        bank = make_features(5)
+        qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0, query_bank={}), 2)
+        bank_split, _ = shards(bank)
+        qbn.bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
+        qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'])
+        torch.save(dict(ranks=got, dsl=dsl_fit.log_normaliser, qbn=qbn_fit.log_normaliser,
+                        active=qbn_fit.active), f'{result_dir}/rank{rank}.pt')
     finally:
         dist.destroy_process_group()
 
 
-def test_dual_softmax_two_processes_equals_one(tmp_path):
-    result_file = tmp_path / 'result.pt'
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
+def test_two_processes_equal_one(tmp_path):
     # fork: the workers inherit the imported modules (spawn would re-import mmaction, ~15 s)
-    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(result_file)), nprocs=2,
+    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2,
                        start_method='fork')
-    result = torch.load(result_file)
-    assert result['merged'] == result['dense']
-    # the padded duplicates did not distort the normaliser: same as one process
-    assert result['dense'] == loop_ranks(
-        RetrievalEvaluation(query_chunk_size=2, post_processor=dict(type='DualSoftmax')),
-        make_features(4))
+    results = [torch.load(tmp_path / f'rank{rank}.pt') for rank in range(2)]
+    features, bank = make_features(4), make_features(5)
+    dsl_ranks = dense_ranks(features, dict(t2v=dsl, v2t=dsl))
+    assert {**results[1]['ranks'], **results[0]['ranks']} == dsl_ranks
+    assert loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+                                          post_processor=dict(type='DualSoftmax')),
+                      features) == dsl_ranks
+    t2v = features['text']['emb'] @ features['video']['emb'].t()
+    bank_t2v = bank['text']['emb'] @ features['video']['emb'].t()
+    dsl_lse = torch.logsumexp(100.0 * t2v.double(), 0)
+    # Counting the padding duplicate (text 0) twice would be visible at this tolerance.
+    _, dup = shards(features)
+    twice = torch.logsumexp(100.0 * t2v[[dup] + list(range(len(t2v)))].double(), 0)
+    assert (twice - dsl_lse).abs().max() > 1e-2
+    for result in results:  # every rank holds the global statistics
+        torch.testing.assert_close(result['dsl'], dsl_lse, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(result['qbn'], torch.logsumexp(3.0 * bank_t2v.double(), 0),
+                                   rtol=1e-5, atol=1e-5)
+        expected = torch.zeros(NUM_VIDEOS, dtype=torch.bool)
+        expected[bank_t2v.argmax(1)] = True
+        assert torch.equal(result['active'], expected)

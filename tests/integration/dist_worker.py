@@ -1,18 +1,33 @@
-"""Worker of ``test_distributed.py::test_contrastive_loss_with_gather_with_grad``.
+"""Worker of ``test_distributed.py``, run as
+``python -m torch.distributed.run --nproc_per_node=2 dist_worker.py TASKS.json``.
 
-Run as ``python -m torch.distributed.run --nproc_per_node=N dist_contrastive_loss.py CONFIG OUT``:
-every rank builds the same tiny stage-1 model (seeded), takes its 1/N of one deterministic
-random batch, computes the stage-1 contrastive loss (features gathered across ranks with
-``gather_with_grad``) and back-propagates it; rank 0 writes every rank's loss, its own parameter
-gradients and their sum over ranks to OUT (``torch.save``). Imported by the test for the
-1-process reference on the whole batch.
+Starting a process costs ~6 s of imports on the 2-core test machine, so one launch runs
+several checks in the same processes, each task writing its own output (or, if it raised,
+``<out>.error`` with the traceback) so that each test reports only its own failure:
+
+* ``{"kind": "contrastive_loss", "config": CFG, "out": PATH}``: every rank builds the same
+  tiny stage-1 model (seeded), takes its 1/N of one deterministic random batch, computes the
+  stage-1 contrastive loss (features gathered across ranks with ``gather_with_grad``) and
+  back-propagates it; rank 0 saves every rank's loss, its own parameter gradients and their sum
+  over ranks (``torch.save``).
+* ``{"kind": "test_tool", "argv": [...], "out": PATH}``: ``tools/test.py``'s ``main(argv)``
+  (the argv should hold ``--launcher pytorch`` and ``--out-metrics PATH``), exactly what
+  ``python tools/test.py ARGV`` runs.
+
+Imported by the test for the 1-process reference of the contrastive loss.
 """
+import datetime
+import importlib.util
+import json
 import sys
+import traceback
+from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
+ROOT = Path(__file__).resolve().parents[2]
 BATCH, LENGTH, FRAMES, SIZE = 8, 12, 4, 32
 SOT, EOT = 49406, 49407
 
@@ -50,8 +65,7 @@ def loss_and_grads(model, inputs):
     return loss.detach(), grads
 
 
-def main(config, out):
-    torch_dist.init_process_group('gloo')
+def contrastive_loss(config, out):
     rank, world_size = torch_dist.get_rank(), torch_dist.get_world_size()
     model = build_model(config)
     per_rank = BATCH // world_size
@@ -66,8 +80,31 @@ def main(config, out):
     if rank == 0:
         torch.save(dict(world_size=world_size, losses=torch.stack(losses), grads_rank0=grads,
                         grads_sum=summed), out)
+
+
+def run_test_tool(argv, out):
+    path = ROOT / 'tools' / 'test.py'
+    spec = importlib.util.spec_from_file_location('tool_test', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([str(arg) for arg in argv])
+
+
+def main(tasks_file):
+    # A rank that fails inside a collective must not leave the other waiting for 30 minutes.
+    torch_dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=90))
+    for task in json.loads(Path(tasks_file).read_text()):
+        try:
+            if task['kind'] == 'contrastive_loss':
+                contrastive_loss(task['config'], task['out'])
+            else:
+                run_test_tool(task["argv"], task["out"])
+        except Exception:  # noqa: BLE001  (reported to the test through the file)
+            error = Path(f'{task["out"]}.error')
+            error.write_text(f'rank {torch_dist.get_rank()}:\n{traceback.format_exc()}')
+        torch_dist.barrier()
     torch_dist.destroy_process_group()
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:3])
+    main(sys.argv[1])

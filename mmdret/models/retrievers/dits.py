@@ -1,0 +1,194 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mmdret.registry import MODELS
+from .xpool import XPool
+
+GAP_DIRECTIONS = ('v-t', 't-v')
+VARIANTS = ('dits', 'fixed_prior')
+
+
+@MODELS.register_module()
+class DITS(XPool):
+    """DITS (Wang et al., NeurIPS 2024): X-Pool whose text embedding is aligned by a truncated
+    diffusion chain before the similarity (dits.md §3-§5).
+
+    Method (defaults, ``gap_direction='v-t'``, ``condition='none'``)::
+
+        t_k   = CLIP EOT embedding of text k (unnormalised)
+        v0_k  = DITSAligner.sample(start=t_k)            (T' steps of Eq. 8, per text)
+        S[k, i] = cos(v0_k, pool(t_k, frames_i))         (pool query: the original t_k)
+
+    The only loss is the symmetric InfoNCE on S (Eq. 2); CLIP, pooling and aligner train
+    jointly, gradients flowing through all T' steps (and into CLIP via v_{T'} = t).
+    ``v0_k`` depends on text k only, so it is computed once per text in :meth:`extract_feat`
+    (the paper's "cache the aligned embeddings"), and the score of (k, i) depends on text k and
+    video i only.
+
+    Ablation switches (Tables 5-6):
+
+    * ``condition='video'`` / ``'both'``: ε_γ is conditioned on the pooled video pool(t_k, v_i)
+      of the *candidate* (never the ground-truth video), so the chain runs per (text, video) pair.
+      ``'text'`` conditions on t_k and stays per text.
+    * ``gap_direction='t-v'`` (δ = t - v): the chain starts at the pooled video pool(t_k, v_i)
+      and S[k, i] = cos(t_k, v0_{k,i}); per pair.
+    * ``freeze_clip=True``: "DITS (Fix CLIP)"; CLIP (with its logit scale [INFERRED]) is frozen.
+    * ``variant='fixed_prior'``: t + δ with δ ~ N(0, ``prior_variance`` I) (§3.2), no aligner
+      network is used.
+
+    The vanilla-diffusion variant (§3.2: ε-MSE pretraining on δ₀ = v - t with CLIP fixed, then a
+    DDPM reverse chain from N(0, I)) needs a separate pretraining stage and is not implemented.
+
+    Noise: training draws z from the global RNG. At evaluation (``noise_at_test=True``, Eq. 8
+    keeps z for τ > 1) each text's z comes from a generator seeded by ``noise_seed`` and the
+    text's dataset index [INFERRED], so a text's aligned embedding does not depend on which other
+    texts are in the set or in its batch. Per-pair chains with ``'t-v'`` use
+    (z_text + z_video)/√2, still N(0, I) and a function of the pair only [INFERRED].
+
+    Args:
+        encoder (dict): ``CLIPTextFrameEncoder`` (``temporal_layers=0``), see :class:`XPool`.
+        aligner (dict): the ``DITSAligner``. Defaults to the paper setting.
+        truncated_steps (int, optional): overrides the aligner's T'. Defaults to None.
+        condition (str, optional): overrides the aligner's condition. Defaults to None.
+        gap_direction (str): ``'v-t'`` (the method) or ``'t-v'``. Defaults to 'v-t'.
+        pool_query (str): pooling query, ``'text'`` (t, default, as T-MASS) or ``'aligned'``
+            (v0; only with per-text chains) [INFERRED, dits.md §3.5]. Defaults to 'text'.
+        freeze_clip (bool): fixed-CLIP ablation. Defaults to False (joint training).
+        noise_at_test (bool): keep Eq. 8's z at evaluation. Defaults to True.
+        noise_seed (int): base seed of the evaluation noise (paper seed). Defaults to 24.
+        variant (str): ``'dits'`` or ``'fixed_prior'``. Defaults to 'dits'.
+        prior_variance (float): σ² of the fixed-prior ablation (paper: 0.1 best, 1.0).
+            Defaults to 0.1.
+        **kwargs: other :class:`XPool` arguments (``pooling``, ``contrastive_loss``, ...).
+    """
+
+    def __init__(self,
+                 encoder,
+                 aligner=dict(type='DITSAligner'),
+                 truncated_steps=None,
+                 condition=None,
+                 gap_direction='v-t',
+                 pool_query='text',
+                 freeze_clip=False,
+                 noise_at_test=True,
+                 noise_seed=24,
+                 variant='dits',
+                 prior_variance=0.1,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        if gap_direction not in GAP_DIRECTIONS:
+            raise ValueError(f'gap_direction must be one of {GAP_DIRECTIONS}')
+        if variant not in VARIANTS:
+            raise ValueError(f'variant must be one of {VARIANTS}')
+        aligner = dict(aligner)
+        if truncated_steps is not None:
+            aligner['truncated_steps'] = truncated_steps
+        if condition is not None:
+            aligner['condition'] = condition
+        self.aligner = MODELS.build(aligner)
+        self.gap_direction = gap_direction
+        self.variant = variant
+        self.prior_variance = prior_variance
+        self.per_pair = variant == 'dits' and (
+            gap_direction == 't-v' or self.aligner.condition in ('video', 'both'))
+        if pool_query not in ('text', 'aligned'):
+            raise ValueError("pool_query must be 'text' or 'aligned'")
+        if pool_query == 'aligned' and self.per_pair:
+            raise ValueError("pool_query='aligned' needs a per-text chain (gap 'v-t' with "
+                             "condition 'none' or 'text')")
+        self.pool_query = pool_query
+        self.noise_at_test = noise_at_test
+        self.noise_seed = noise_seed
+        self.freeze_clip = freeze_clip
+        if freeze_clip:
+            self.encoder.requires_grad_(False)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.freeze_clip:
+            self.encoder.eval()
+        return self
+
+    # -- noise ---------------------------------------------------------------------------------
+    @property
+    def num_noise(self):
+        if self.variant == 'fixed_prior':
+            return 1
+        return max(self.aligner.truncated_steps - 1, 0)
+
+    def draw_noise(self, num, dim, device, indices=None, offset=0):
+        """(num, T'-1, D) chain noise: global RNG while training, per-index seeded at test."""
+        if self.training:
+            return torch.randn(num, self.num_noise, dim, device=device)
+        if not self.noise_at_test:
+            return torch.zeros(num, self.num_noise, dim, device=device)
+        noise = []
+        for index in indices.tolist():
+            generator = torch.Generator().manual_seed(
+                (self.noise_seed * 1_000_003 + 2 * int(index) + offset) % (2**63))
+            noise.append(torch.randn(self.num_noise, dim, generator=generator))
+        return torch.stack(noise).to(device) if noise else torch.zeros(
+            0, self.num_noise, dim, device=device)
+
+    # -- chains --------------------------------------------------------------------------------
+    def align_text(self, text, noise):
+        """Per-text aligned embedding v0 (Nt, D) from text embeddings and (Nt, T'-1, D) noise."""
+        if self.variant == 'fixed_prior':
+            return text + math.sqrt(self.prior_variance) * noise[:, 0]
+        cond = text if self.aligner.condition == 'text' else None
+        return self.aligner.sample(text, cond=cond, noise=noise.transpose(0, 1))
+
+    def text_features(self, text, text_index):
+        noise = self.draw_noise(text.shape[0], text.shape[1], text.device, text_index, 0)
+        features = dict(emb=text)
+        if self.per_pair:
+            features['noise'] = noise
+        else:
+            features['aligned'] = self.align_text(text, noise)
+        return features
+
+    def extract_feat(self, inputs, data_samples):
+        features = super().extract_feat(inputs, data_samples)
+        if self.per_pair and self.gap_direction == 't-v':
+            video = features['video']
+            video['noise'] = self.draw_noise(video['frames'].shape[0], video['frames'].shape[-1],
+                                             video['frames'].device, video['index'], 1)
+        return features
+
+    def training_features(self, inputs, data_samples):
+        text, video = super().training_features(inputs, data_samples)
+        text = self.text_features(text['emb'], None)
+        if self.per_pair and self.gap_direction == 't-v':
+            frames = video['frames']
+            video['noise'] = self.draw_noise(frames.shape[0], frames.shape[-1], frames.device)
+        return text, video
+
+    def pooling_query(self, text):
+        return text['aligned'] if self.pool_query == 'aligned' else text['emb']
+
+    def condition_for(self, text_emb, pooled):
+        condition = self.aligner.condition
+        if condition == 'none':
+            return None
+        if condition == 'text':
+            return text_emb
+        if condition == 'video':
+            return pooled
+        return torch.cat([text_emb.expand_as(pooled), pooled], dim=-1)
+
+    def pair_similarity(self, text, pooled, text_slice, video):
+        if not self.per_pair:
+            return torch.einsum('td,tvd->tv', F.normalize(text['aligned'][text_slice], dim=-1),
+                                F.normalize(pooled, dim=-1))
+        emb = text['emb'][text_slice].to(pooled)[:, None]  # (c, 1, D)
+        cond = self.condition_for(emb, pooled)
+        z_text = text['noise'][text_slice].to(pooled).transpose(0, 1)[:, :, None]  # (S, c, 1, D)
+        if self.gap_direction == 'v-t':
+            # The chain starts at the text; the candidate video only enters as the condition.
+            aligned = self.aligner.sample(emb.expand_as(pooled), cond=cond, noise=z_text)
+            return (F.normalize(aligned, dim=-1) * F.normalize(pooled, dim=-1)).sum(-1)
+        z_video = video['noise'].to(pooled).transpose(0, 1)[:, None]  # (S, 1, Nv, D)
+        aligned = self.aligner.sample(pooled, cond=cond, noise=(z_text + z_video) / math.sqrt(2))
+        return (F.normalize(emb, dim=-1) * F.normalize(aligned, dim=-1)).sum(-1)

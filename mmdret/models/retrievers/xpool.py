@@ -1,0 +1,145 @@
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from mmdret.registry import MODELS
+from mmdret.utils.distributed import gather_with_grad
+from .diffusion_ret import flat_meta
+
+
+@MODELS.register_module()
+class XPool(BaseModel):
+    """X-Pool (Gorti et al., CVPR 2022): text-conditioned pooling of CLIP frame embeddings.
+
+    ``S[k, i] = cos(t_k, pool(t_k, frames_i))`` with ``t_k`` the CLIP EOT text embedding and
+    ``pool`` :class:`XPoolFramePooling`; trained jointly (CLIP + pooling) with symmetric InfoNCE
+    at the learnable CLIP temperature (exp, clamped ≤ 100). Training and evaluation use the same
+    per-pair similarity, which depends on text k and video i only (the leak-free X-Pool
+    protocol of dits.md §5.1, never T-MASS's ``sims[i, :, :, i]``).
+
+    Retrieval interface as :class:`DiffusionRet`: :meth:`extract_feat` gives per-text features
+    (``emb``, ``index``, ``video_index``) and per-video features (``frames``, ``frame_mask``,
+    ``index``, ``corrupt``); :meth:`score` scores a chunk of queries against all candidates.
+
+    Args:
+        encoder (dict): a ``CLIPTextFrameEncoder``; only its CLIP is used (EOT text feature and
+            per-frame CLS features), so build it with ``temporal_layers=0``.
+        pooling (dict): the text-conditioned pooling. Defaults to ``XPoolFramePooling``.
+        contrastive_loss (dict): Defaults to ``SymmetricInfoNCELoss``.
+        max_logit_scale (float): clamp of the exponentiated logit scale (official: 100).
+            Defaults to 100.
+        pair_chunk_size (int): texts pooled at once in :meth:`similarity`; bounds the
+            (chunk, Nv, D) pooled tensor at evaluation (X-Pool issue #14: MSVD OOM).
+            Defaults to 64.
+        data_preprocessor (dict): Defaults to ``RetrievalDataPreprocessor``.
+        init_cfg (dict, optional): mmengine init config. Defaults to None.
+    """
+
+    def __init__(self,
+                 encoder,
+                 pooling=dict(type='XPoolFramePooling'),
+                 contrastive_loss=dict(type='SymmetricInfoNCELoss'),
+                 max_logit_scale=100.0,
+                 pair_chunk_size=64,
+                 data_preprocessor=dict(type='RetrievalDataPreprocessor'),
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.encoder = MODELS.build(encoder)
+        if getattr(self.encoder, 'temporal_transformer', None) is not None:
+            # X-Pool has no temporal transformer: whatever the encoder carries for it is unused
+            # and must not sit in the optimizer (nor trip DDP's unused-parameter check).
+            self.encoder.temporal_transformer.requires_grad_(False)
+            self.encoder.frame_position_embeddings.requires_grad_(False)
+        self.pooling = MODELS.build(pooling)
+        self.contrastive_loss = MODELS.build(contrastive_loss)
+        self.max_logit_scale = max_logit_scale
+        self.pair_chunk_size = pair_chunk_size
+
+    # -- features ------------------------------------------------------------------------------
+    def encode(self, inputs):
+        """CLIP EOT text embeddings (Nt, D) and per-frame embeddings (Nv, T, D), unnormalised."""
+        _, text = self.encoder.encode_text(inputs['text'], inputs['text_mask'])
+        frames = self.encoder.encode_frames(inputs['video'])
+        return text.float(), frames
+
+    def text_features(self, text, data_samples):
+        """Per-text features beyond the embedding; DITS adds the aligned embedding."""
+        return dict(emb=text)
+
+    def extract_feat(self, inputs, data_samples):
+        """Per-text and per-video features of a batch, with their global indices."""
+        text, frames = self.encode(inputs)
+        counts = [len(sample.metainfo['text_idx']) for sample in data_samples]
+        text_index = flat_meta(data_samples, 'text_idx')
+        features = dict(text=self.text_features(text, text_index.to(text.device)),
+                        video=dict(frames=frames, frame_mask=inputs['video_mask']))
+        features['text'].update(
+            index=text_index,
+            video_index=torch.repeat_interleave(flat_meta(data_samples, 'video_idx'),
+                                                torch.tensor(counts)))
+        features['video'].update(
+            index=flat_meta(data_samples, 'video_idx'),
+            corrupt=torch.tensor([bool(s.metainfo.get('corrupt_video')) for s in data_samples]))
+        return features
+
+    # -- similarity ----------------------------------------------------------------------------
+    def pair_similarity(self, text, pooled, text_slice, video):
+        """(c, Nv) cosine of the text side against the pooled videos of a text chunk."""
+        return torch.einsum('td,tvd->tv', F.normalize(text['emb'][text_slice], dim=-1),
+                            F.normalize(pooled, dim=-1))
+
+    def pooling_query(self, text):
+        """(Nt, D) query of the text-conditioned pooling."""
+        return text['emb']
+
+    def similarity(self, text, video):
+        """(Nt, Nv) similarity; row k only ever sees text k, column i only video i."""
+        device = video['frames'].device
+        query = self.pooling_query(text)
+        rows = []
+        for start in range(0, query.shape[0], self.pair_chunk_size):
+            part = slice(start, start + self.pair_chunk_size)
+            pooled = self.pooling(query[part].to(device), video['frames'],
+                                  video.get('frame_mask'))
+            rows.append(self.pair_similarity(text, pooled, part, video))
+        return torch.cat(rows)
+
+    def score(self, direction, queries, candidates):
+        """Scores (Q, C) of a chunk of queries against all candidates.
+
+        Args:
+            direction (str): ``'t2v'`` (queries are texts) or ``'v2t'``.
+            queries (dict): features of the query chunk, as from :meth:`extract_feat`.
+            candidates (dict): features of every candidate.
+        """
+        if direction == 't2v':
+            return self.similarity(queries, candidates)
+        return self.similarity(candidates, queries).t()
+
+    # -- training ------------------------------------------------------------------------------
+    def logit_scale(self):
+        return self.encoder.logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def training_features(self, inputs, data_samples):
+        text, frames = self.encode(inputs)
+        if text.shape[0] != frames.shape[0]:
+            raise ValueError('training batches need exactly one caption per video item, got '
+                             f'{text.shape[0]} captions for {frames.shape[0]} videos')
+        text, frames, frame_mask = (gather_with_grad(x) for x in
+                                    (text, frames, inputs['video_mask']))
+        return dict(emb=text), dict(frames=frames, frame_mask=frame_mask)
+
+    def loss(self, inputs, data_samples):
+        text, video = self.training_features(inputs, data_samples)
+        similarity = self.similarity(text, video)
+        logit_scale = self.logit_scale()
+        return dict(loss_contrastive=self.contrastive_loss(similarity, logit_scale),
+                    logit_scale=logit_scale.detach())
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs, data_samples)
+        raise ValueError(f"{type(self).__name__} supports mode 'loss' and 'tensor'; evaluate "
+                         "with RetrievalValLoop / RetrievalTestLoop")

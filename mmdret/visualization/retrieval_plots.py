@@ -1,0 +1,116 @@
+"""Small retrieval figures written as PNG files (matplotlib's Agg canvas, no pyplot state).
+
+* :func:`plot_similarity_heatmap`: a (queries x candidates) score matrix.
+* :func:`plot_rank_histogram`: the distribution of ground-truth ranks (1-based).
+* :func:`plot_diffusion_trajectory`: the re-ranker's x̂0 per sampling step, ``(steps, K)`` as from
+  ``DiffusionReranker.rerank(..., return_trajectory=True)`` for one query.
+* :func:`contact_sheet`: a few frames per retrieved video with its rank and score.
+"""
+import os
+import os.path as osp
+
+import numpy as np
+
+
+def _figure(**kwargs):
+    """A matplotlib Figure drawn by the Agg canvas: the global pyplot backend is left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _numpy(values):
+    if hasattr(values, 'detach'):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values)
+
+
+def _save(fig, path):
+    path = str(path)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, format='png')
+    return path
+
+
+def plot_similarity_heatmap(scores, path, xlabel='video', ylabel='text', title=None):
+    """Heatmap of a (Q, C) score matrix (Tensor or array); returns ``path``."""
+    scores = _numpy(scores)
+    if scores.ndim != 2:
+        raise ValueError(f'scores must be 2-D (queries, candidates), got shape {scores.shape}')
+    fig = _figure(figsize=(6, 5), dpi=100)
+    ax = fig.subplots()
+    image = ax.imshow(scores, aspect='auto', cmap='viridis', interpolation='nearest')
+    fig.colorbar(image, ax=ax, label='score')
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f'similarity {scores.shape[0]} x '
+           f'{scores.shape[1]}')
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_rank_histogram(ranks, path, max_rank=None, title=None):
+    """Histogram of 1-based ground-truth ranks with R@1/5/10 in the title; returns ``path``."""
+    ranks = _numpy(ranks).reshape(-1).astype(np.int64)
+    if ranks.size == 0:
+        raise ValueError('ranks is empty')
+    max_rank = int(max_rank or ranks.max())
+    fig = _figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
+    bins = np.arange(1, max_rank + 2) - 0.5 if max_rank <= 100 else 50
+    ax.hist(np.clip(ranks, 1, max_rank), bins=bins, color='tab:blue')
+    recalls = ', '.join(f'R@{k} {100 * np.mean(ranks <= k):.1f}' for k in (1, 5, 10))
+    ax.set(xlabel='rank of the ground truth', ylabel='queries', title=title or recalls)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_diffusion_trajectory(trajectory, path, labels=None, title=None):
+    """x̂0 of each of K candidates over the sampling steps (``trajectory`` (steps, K))."""
+    trajectory = _numpy(trajectory)
+    if trajectory.ndim != 2:
+        raise ValueError(f'trajectory must be (steps, K), got shape {trajectory.shape}')
+    steps, num = trajectory.shape
+    if labels is not None and len(labels) != num:
+        raise ValueError(f'{len(labels)} labels for {num} candidates')
+    fig = _figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
+    for k in range(num):
+        ax.plot(np.arange(1, steps + 1), trajectory[:, k], marker='.',
+                label=str(labels[k]) if labels is not None else f'#{k + 1}')
+    ax.set(xlabel='sampling step', ylabel='predicted x0', title=title or 'diffusion re-ranking')
+    if num <= 12:
+        ax.legend(fontsize='small')
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def contact_sheet(frames_per_hit, scores, path, labels=None, thumb_size=96):
+    """One row per hit: its frames (lists of HxWx3 RGB uint8) with rank, score and label.
+
+    Args:
+        frames_per_hit (list[list[ndarray]]): frames of each hit, best hit first.
+        scores (list[float]): score of each hit.
+        path (str): output PNG.
+        labels (list[str], optional): a caption per hit (e.g. the file name).
+        thumb_size (int): side of a frame cell in pixels (at 100 dpi). Defaults to 96.
+    """
+    if len(frames_per_hit) == 0:
+        raise ValueError('no hits to draw')
+    if len(scores) != len(frames_per_hit):
+        raise ValueError(f'{len(scores)} scores for {len(frames_per_hit)} hits')
+    rows = len(frames_per_hit)
+    cols = max(1, max(len(frames) for frames in frames_per_hit))
+    side = thumb_size / 100
+    fig = _figure(figsize=(cols * side + 0.2, rows * (side + 0.3)), dpi=100)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r, frames in enumerate(frames_per_hit):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.axis('off')
+            if c < len(frames):
+                ax.imshow(np.asarray(frames[c]))
+        label = f' {labels[r]}' if labels is not None else ''
+        axes[r][0].set_title(f'#{r + 1} {float(scores[r]):.3f}{label}', fontsize=7, loc='left')
+    fig.tight_layout(pad=0.3)
+    return _save(fig, path)

@@ -1,0 +1,95 @@
+"""Every config under configs/ loads, its datasets resolve in the mmdret registry, and the configs
+that repeat a block (mmengine cannot merge two bases defining the same key) stay in sync."""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from mmdret.registry import DATASETS
+from mmdret.utils import register_all_modules
+
+register_all_modules()
+
+CONFIGS = Path(__file__).parents[2] / 'configs'
+ALL_CONFIGS = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
+DATASET_NAMES = ('lsmdc', 'msvd', 'activitynet', 'didemo', 'vatex', 'charades')
+PARAGRAPH = ('activitynet', 'didemo')
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def load(name):
+    return Config.fromfile(str(CONFIGS / name))
+
+
+def datasets_of(cfg):
+    """(loader, dataset cfg) pairs, following dataset wrappers' inner ``dataset``."""
+    for loader in LOADERS:
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        while dataset is not None:
+            yield loader, dataset
+            dataset = dataset.get('dataset') if isinstance(dataset, dict) else None
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_config_loads_and_dataset_types_resolve(name):
+    cfg = load(name)
+    for loader, dataset in datasets_of(cfg):
+        assert DATASETS.get(dataset['type']) is not None, \
+            f'{name}: {loader} dataset type {dataset["type"]!r} is not registered'
+
+
+def test_every_dataset_has_configs():
+    for key in DATASET_NAMES:
+        for name in (f'_base_/datasets/{key}.py',
+                     f'diffusionret/diffusionret_stage1_vit-b-32_4xb32-5e_{key}.py',
+                     f'diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_{key}.py',
+                     f'diffusionret/diffusionret_stage2_vit-b-32_msrvtt-9k_ood-{key}.py'):
+            assert name in ALL_CONFIGS
+
+
+@pytest.mark.parametrize('key', DATASET_NAMES)
+def test_dataset_settings(key):
+    cfg = load(f'_base_/datasets/{key}.py')
+    words, frames = (64, 64) if key in PARAGRAPH else (32, 12)
+    for loader in LOADERS:
+        pipeline = {t['type']: t for t in cfg[loader].dataset.pipeline}
+        assert pipeline['TokenizeCaptions']['max_words'] == words
+        assert pipeline['LoadVideoFrames']['max_frames'] == frames
+        assert pipeline['PackRetrievalInputs']['max_frames'] == frames
+    assert not cfg.train_dataloader.dataset.get('test_mode', False)
+    assert cfg.test_dataloader.dataset.test_mode
+
+
+@pytest.mark.parametrize('key', DATASET_NAMES)
+def test_stage2_is_stage1_plus_the_msrvtt_stage2_delta(key):
+    msrvtt1 = load('diffusionret/diffusionret_stage1_vit-b-32_4xb32-5e_msrvtt-9k.py').to_dict()
+    msrvtt2 = load('diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py').to_dict()
+    stage1 = load(f'diffusionret/diffusionret_stage1_vit-b-32_4xb32-5e_{key}.py').to_dict()
+    stage2 = load(f'diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_{key}.py').to_dict()
+    assert stage2['model'] == msrvtt2['model']  # same model and reranker recipe
+    assert stage2['custom_hooks'] == msrvtt2['custom_hooks']
+    assert stage2['load_from'].endswith(f'_{key}/best.pth')
+    for loader in LOADERS:
+        assert stage2[loader] == stage1[loader]
+    # stage 1 differs from MSRVTT's only in the data
+    skip = set(LOADERS) | {'dataset_type', 'data_root', 'max_words', 'max_frames',
+                           'train_pipeline', 'test_pipeline'}
+    assert {k: v for k, v in stage1.items() if k not in skip} == \
+        {k: v for k, v in msrvtt1.items() if k not in skip}
+
+
+@pytest.mark.parametrize('key', DATASET_NAMES)
+def test_out_of_domain_config(key):
+    ood = load(f'diffusionret/diffusionret_stage2_vit-b-32_msrvtt-9k_ood-{key}.py').to_dict()
+    msrvtt2 = load('diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py').to_dict()
+    target = load(f'_base_/datasets/{key}.py').to_dict()
+    assert ood['train_dataloader'] == msrvtt2['train_dataloader']  # trained on MSRVTT
+    assert ood['model'] == msrvtt2['model']
+    for loader in ('val_dataloader', 'test_dataloader'):
+        assert ood[loader]['dataset'] == target['test_dataloader']['dataset']
+
+
+def test_vit_b16_variant():
+    cfg = load('diffusionret/diffusionret_stage1_vit-b-16_4xb32-5e_msrvtt-9k.py')
+    assert cfg.model.encoder.arch == 'ViT-B-16'
+    assert cfg.model.encoder.pretrained.endswith('ViT-B-16.pt')

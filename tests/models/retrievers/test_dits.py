@@ -1,0 +1,124 @@
+"""X-Pool / DITS retrievers: shapes, leak-freedom of the scores, gradients of the loss."""
+import pytest
+import torch
+from mmengine.structures import BaseDataElement
+
+from mmdret.registry import MODELS
+from mmdret.utils import register_all_modules
+
+WIDTH = 64
+
+
+def build(kind='DITS', **kwargs):
+    register_all_modules()
+    cfg = dict(type=kind,
+               encoder=dict(type='CLIPTextFrameEncoder', arch='tiny-64', temporal_layers=0,
+                            freeze_patch_embed=False),
+               pooling=dict(type='XPoolFramePooling', embed_dim=WIDTH), **kwargs)
+    if kind == 'DITS':
+        cfg.setdefault('aligner', dict(type='DITSAligner', embed_dim=WIDTH, depth=2, num_heads=4,
+                                       truncated_steps=3))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    with torch.no_grad():  # leave the zero-init: make every part of the aligner matter
+        for name, p in model.named_parameters():
+            if name.startswith('aligner.'):
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def tokens(seed):
+    generator = torch.Generator().manual_seed(seed)
+    text = torch.randint(1, 1000, (12,), generator=generator)
+    text[0], text[8], text[9:] = 49406, 49407, 0
+    return text
+
+
+def clip_frames(video_idx, num_frames=3):
+    generator = torch.Generator().manual_seed(100 + video_idx)
+    return torch.randn(num_frames, 3, 32, 32, generator=generator)
+
+
+def batch(captions):
+    """``captions``: list of (video_idx, [text_idx, ...]); text k's tokens depend on k only."""
+    text = torch.stack([tokens(k) for _, ks in captions for k in ks])
+    video = torch.stack([clip_frames(v) for v, _ in captions])
+    video_mask = torch.ones(video.shape[:2], dtype=torch.long)
+    inputs = dict(video=video, video_mask=video_mask, text=text, text_mask=(text > 0).long())
+    samples = [BaseDataElement(metainfo=dict(video_idx=v, text_idx=list(ks)))
+               for v, ks in captions]
+    return inputs, samples
+
+
+def scores_by_index(model, captions):
+    with torch.no_grad():
+        features = model.extract_feat(*batch(captions))
+        t2v = model.score('t2v', features['text'], features['video'])
+        v2t = model.score('v2t', features['video'], features['text'])
+    torch.testing.assert_close(v2t, t2v.t())
+    texts, videos = features['text']['index'].tolist(), features['video']['index'].tolist()
+    return {(k, i): t2v[a, b].item() for a, k in enumerate(texts) for b, i in enumerate(videos)}
+
+
+VARIANTS = [('XPool', {}), ('DITS', {}), ('DITS', dict(condition='text')),
+            ('DITS', dict(condition='video')), ('DITS', dict(condition='both')),
+            ('DITS', dict(gap_direction='t-v')), ('DITS', dict(pool_query='aligned')),
+            ('DITS', dict(variant='fixed_prior'))]
+
+
+@pytest.mark.parametrize('kind,kwargs', VARIANTS)
+def test_scores_do_not_depend_on_other_captions_of_a_video(kind, kwargs):
+    model = build(kind, **kwargs).eval()
+    # Set A: 3 videos with 2-3 captions each; set B drops captions, adds one, reorders videos.
+    set_a = [(0, [0, 1, 2]), (1, [3, 4]), (2, [5, 6])]
+    set_b = [(2, [6]), (0, [1, 7]), (1, [4])]
+    a, b = scores_by_index(model, set_a), scores_by_index(model, set_b)
+    shared = set(a) & set(b)
+    assert len(shared) == 3 * 3
+    for pair in shared:
+        assert a[pair] == pytest.approx(b[pair], abs=1e-5), pair
+
+
+def test_feature_and_score_shapes_with_unequal_text_and_video_counts():
+    model = build().eval()
+    features = model.extract_feat(*batch([(0, [0, 1, 2]), (1, [3])]))
+    text, video = features['text'], features['video']
+    assert text['emb'].shape == text['aligned'].shape == (4, WIDTH)
+    assert text['video_index'].tolist() == [0, 0, 0, 1]
+    assert video['frames'].shape == (2, 3, WIDTH) and video['index'].tolist() == [0, 1]
+    assert model.score('t2v', text, video).shape == (4, 2)
+    assert model.score('v2t', video, text).shape == (2, 4)
+    # Evaluation noise is fixed per text: two extractions agree.
+    again = model.extract_feat(*batch([(0, [0, 1, 2]), (1, [3])]))
+    torch.testing.assert_close(again['text']['aligned'], text['aligned'])
+
+
+def test_zero_truncated_steps_is_xpool():
+    xpool = build('XPool').eval()
+    dits = build('DITS', truncated_steps=0).eval()
+    dits.load_state_dict(xpool.state_dict(), strict=False)
+    captions = [(0, [0, 1]), (1, [2])]
+    assert scores_by_index(xpool, captions) == pytest.approx(scores_by_index(dits, captions))
+
+
+@pytest.mark.parametrize('kwargs', [{}, dict(gap_direction='t-v', condition='both')])
+def test_loss_backward_reaches_clip_pooling_and_aligner(kwargs):
+    model = build(**kwargs).train()
+    losses = model.loss(*batch([(v, [v]) for v in range(4)]))
+    assert set(losses) == {'loss_contrastive', 'logit_scale'}
+    losses['loss_contrastive'].backward()
+    for prefix in ('encoder.clip.transformer', 'encoder.clip.visual', 'encoder.clip.logit_scale',
+                   'pooling.', 'aligner.'):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(prefix)]
+        assert grads and all(g is not None and g.abs().sum() > 0 for g in grads), prefix
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+
+
+def test_freeze_clip_trains_pooling_and_aligner_only():
+    model = build(freeze_clip=True).train()
+    assert not model.encoder.training
+    trainable = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {'pooling', 'aligner'}
+    model.loss(*batch([(v, [v]) for v in range(3)]))['loss_contrastive'].backward()
