@@ -19,7 +19,8 @@ VIDEO_LAYOUTS = ('auto', 'movie', 'flat')
 
 
 def lsmdc_movie(clip_id):
-    """Movie folder of a clip: ``'0001_American_Beauty_00.00.51.926-...'`` -> ``'0001_American_Beauty'``."""
+    """Movie folder of a clip id, e.g. ``'0001_American_Beauty'`` for
+    ``'0001_American_Beauty_00.00.51.926-00.00.54.129'``."""
     return clip_id.split('.')[0][:-3]
 
 

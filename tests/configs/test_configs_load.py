@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from mmdret.registry import DATASETS
+from mmdret.registry import DATASETS, TASK_UTILS
 from mmdret.utils import register_all_modules
 
 register_all_modules()
@@ -30,12 +30,40 @@ def datasets_of(cfg):
             dataset = dataset.get('dataset') if isinstance(dataset, dict) else None
 
 
+def post_processors_of(cfg):
+    for loop in ('val_cfg', 'test_cfg'):
+        post = (cfg.get(loop) or {}).get('post_processor')
+        if post is not None:
+            yield from ([post] if 'type' in post else [p for p in post.values() if p])
+
+
 @pytest.mark.parametrize('name', ALL_CONFIGS)
 def test_config_loads_and_dataset_types_resolve(name):
     cfg = load(name)
     for loader, dataset in datasets_of(cfg):
         assert DATASETS.get(dataset['type']) is not None, \
             f'{name}: {loader} dataset type {dataset["type"]!r} is not registered'
+    for post in post_processors_of(cfg):
+        assert TASK_UTILS.get(post['type']) is not None, post['type']
+        bank = (post.get('query_bank') or {}).get('dataloader')
+        if bank is not None:
+            assert DATASETS.get(bank['dataset']['type']) is not None
+
+
+def test_post_processing_configs():
+    dsl = load('diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k_dsl.py')
+    assert dsl.test_cfg.type == 'RetrievalTestLoop'
+    assert dsl.test_cfg.post_processor == dict(type='DualSoftmax', temperature=100.0)
+    qbn = load('diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k_qb-norm.py')
+    assert qbn.val_cfg.type == 'RetrievalValLoop'
+    post = qbn.test_cfg.post_processor
+    assert (post.type, post.beta, post.k, post.mode) == ('QueryBankNorm', 20.0, 1, 'dis')
+    bank = post.query_bank.dataloader.dataset.to_dict()
+    train = qbn.train_dataloader.dataset.to_dict()
+    assert bank.pop('indices') == 5000
+    assert bank.pop('pipeline') == qbn.test_pipeline
+    train.pop('pipeline')
+    assert bank == train  # the bank holds training queries
 
 
 def test_every_dataset_has_configs():

@@ -10,15 +10,16 @@ several checks in the same processes, each task writing its own output (or, if i
   stage-1 contrastive loss (features gathered across ranks with ``gather_with_grad``) and
   back-propagates it; rank 0 saves every rank's loss, its own parameter gradients and their sum
   over ranks (``torch.save``).
-* ``{"kind": "test_tool", "argv": [...], "out": PATH}``: ``tools/test.py``'s ``main(argv)``
-  (the argv should hold ``--launcher pytorch`` and ``--out-metrics PATH``), exactly what
-  ``python tools/test.py ARGV`` runs.
+* ``{"kind": "test_tool", "argv": [...], "out": PATH}``: ``tools/test.py`` run as ``__main__``
+  with ``sys.argv`` set to the command line (``runpy``), i.e. exactly what the launcher's
+  ``python tools/test.py ARGV`` runs, minus the process start (the argv should hold
+  ``--launcher pytorch`` and ``--out-metrics PATH``).
 
 Imported by the test for the 1-process reference of the contrastive loss.
 """
 import datetime
-import importlib.util
 import json
+import runpy
 import sys
 import traceback
 from pathlib import Path
@@ -83,11 +84,13 @@ def contrastive_loss(config, out):
 
 
 def run_test_tool(argv, out):
-    path = ROOT / 'tools' / 'test.py'
-    spec = importlib.util.spec_from_file_location('tool_test', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(arg) for arg in argv])
+    """``python tools/test.py ARGV``: the script run as ``__main__`` with that command line."""
+    saved = sys.argv
+    sys.argv = [str(ROOT / 'tools' / 'test.py'), *map(str, argv)]
+    try:
+        runpy.run_path(sys.argv[0], run_name='__main__')
+    finally:
+        sys.argv = saved
 
 
 def main(tasks_file):

@@ -155,11 +155,12 @@ def subprocess_env():
     return env
 
 
-def run_distributed(args, nproc=2, timeout=240):
-    """``python -m torch.distributed.run --nproc_per_node=N --master_port=P ARGS``."""
+def run_distributed(args, cwd, nproc=2, timeout=300):
+    """``python -m torch.distributed.run --nproc_per_node=N --master_port=P ARGS`` in ``cwd``
+    (mmengine's result collection leaves a ``.dist_test`` folder in the working directory)."""
     command = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
                f'--master_port={free_port()}', *map(str, args)]
-    result = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True,
+    result = subprocess.run(command, cwd=cwd, env=subprocess_env(), capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, (f'{command} failed ({result.returncode}):\n'
                                     f'{result.stdout[-3000:]}\n{result.stderr[-5000:]}')

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from integration_utils import NUM_TEST_VIDEOS, copy_dataset, read_logs, write_config
+from .integration_utils import NUM_TEST_VIDEOS, copy_dataset, read_logs, write_config
 
 ANN = 'annotations'
 

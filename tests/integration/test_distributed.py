@@ -9,10 +9,11 @@
 * The stage-1 contrastive loss with features gathered by ``gather_with_grad`` (each rank half a
   batch) equals the 1-process loss of the whole batch.
 
-Stage 1 runs ``python -m torch.distributed.run ... tools/test.py CFG CKPT --launcher pytorch``
-as a user would. Every process start costs ~6 s of imports on the 2-core test machine, so the
-other multi-process checks share one launch of ``dist_worker.py``, which calls the same
-``tools/test.py`` ``main(argv)`` for stage 2 (see its docstring).
+Every process start costs ~6 s of imports on the 2-core test machine, so the multi-process runs
+of tools/test.py and the loss check share one ``python -m torch.distributed.run
+--nproc_per_node=2 --master_port=PORT dist_worker.py TASKS`` launch, which runs tools/test.py as
+``__main__`` with each command line (``--launcher pytorch --out-metrics F``), see dist_worker.py;
+tools/dist_train.sh is launched as a user would.
 """
 import importlib.util
 import json
@@ -23,9 +24,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, copy_dataset, free_port,
-                               read_logs, read_scalars, run_distributed, subprocess_env,
-                               write_config)
+from .integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, copy_dataset, free_port,
+                                read_logs, read_scalars, run_distributed, subprocess_env,
+                                write_config)
 
 HERE = Path(__file__).resolve().parent
 BATCH_1 = ['--cfg-options', 'test_dataloader.batch_size=1']
@@ -54,8 +55,8 @@ def worker_output(path):
 
 @pytest.fixture(scope='module')
 def worker(demo_data, stage1_run, stage2_run, tmp_path_factory):
-    """One 2-process launch of dist_worker.py running the stage-2 test tool, the odd-gallery
-    corrupt-video test tool run and the contrastive loss."""
+    """One 2-process launch of dist_worker.py running tools/test.py on the stage-1 and the
+    stage-2 checkpoints and on an odd gallery with a corrupt video, and the contrastive loss."""
     tmp = tmp_path_factory.mktemp('dist_worker')
     # 11 test videos (odd: the sampler pads rank 1 with video 0), video 0 corrupt.
     data = copy_dataset(demo_data, tmp / 'odd_data')
@@ -66,6 +67,10 @@ def worker(demo_data, stage1_run, stage2_run, tmp_path_factory):
     video.write_bytes(video.read_bytes()[:200])
     odd_cfg = write_config(tmp / 'odd.py', data, tmp / 'odd_work')
     tasks = [
+        dict(kind='test_tool', out=str(tmp / 'stage1.json'),
+             argv=[stage1_run['config'], stage1_run['checkpoint'], '--launcher', 'pytorch',
+                   '--work-dir', tmp / 'stage1_work', '--out-metrics', tmp / 'stage1.json',
+                   '--dump', tmp / 'stage1.pkl', *BATCH_1]),
         dict(kind='test_tool', out=str(tmp / 'stage2.json'),
              argv=[stage2_run['config'], stage2_run['checkpoint'], '--launcher', 'pytorch',
                    '--work-dir', tmp / 'stage2_work', '--out-metrics', tmp / 'stage2.json',
@@ -79,7 +84,7 @@ def worker(demo_data, stage1_run, stage2_run, tmp_path_factory):
     for task in tasks:
         task['argv'] = [str(arg) for arg in task.get('argv', [])]
     (tmp / 'tasks.json').write_text(json.dumps(tasks))
-    run_distributed([HERE / 'dist_worker.py', tmp / 'tasks.json'])
+    run_distributed([HERE / 'dist_worker.py', tmp / 'tasks.json'], cwd=tmp)
     return tmp
 
 
@@ -95,16 +100,13 @@ def assert_same_results(single, two, ranks_single, ranks_two, log):
     assert f'[rank 0] scored {half} t2v queries against {NUM_TEST_VIDEOS} candidates' in log
 
 
-def test_stage1_test_tool_two_processes_equal_one(tools, stage1_run, tmp_path):
+def test_stage1_test_tool_two_processes_equal_one(tools, stage1_run, worker, tmp_path):
     config, checkpoint = stage1_run['config'], stage1_run['checkpoint']
     single = tools.test.main([str(config), str(checkpoint), '--work-dir', str(tmp_path / 'one'),
                               '--dump', str(tmp_path / 'one.pkl'), *BATCH_1])
-    run_distributed([ROOT / 'tools' / 'test.py', config, checkpoint, '--launcher', 'pytorch',
-                     '--work-dir', tmp_path / 'two', '--out-metrics', tmp_path / 'two.json',
-                     '--dump', tmp_path / 'two.pkl', *BATCH_1])
-    two = json.loads((tmp_path / 'two.json').read_text())
-    assert_same_results(single, two, ranks(tmp_path / 'one.pkl'), ranks(tmp_path / 'two.pkl'),
-                        read_logs(tmp_path / 'two'))
+    two = json.loads(Path(worker_output(worker / 'stage1.json')).read_text())
+    assert_same_results(single, two, ranks(tmp_path / 'one.pkl'), ranks(worker / 'stage1.pkl'),
+                        read_logs(worker / 'stage1_work'))
 
 
 def test_stage2_test_tool_two_processes_equal_one(tools, stage2_run, worker, tmp_path):
@@ -149,12 +151,6 @@ def test_contrastive_loss_with_gather_with_grad(stage1_run, worker):
             assert not torch.allclose(two['grads_rank0'][name], grad, rtol=1e-4, atol=1e-7), name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'retrieval/corrupt_videos counts a corrupt video twice when DefaultSampler pads it onto a '
-    'second rank: mmdret/engine/runner/retrieval_loop.py RetrievalEvaluation.rank_queries '
-    "returns int(local['video']['corrupt'].sum()) from each rank's shard (deduplicated only "
-    "within the rank) and __call__ sums it over ranks; it should count the gathered, globally "
-    'deduplicated videos. 11 test videos, video 0 corrupt, 2 processes: 2 instead of 1.'))
 def test_corrupt_video_count_with_sampler_padding(worker):
     two = json.loads(Path(worker_output(worker / 'odd.json')).read_text())
     # The padding duplicate is scored once (the metric keeps one record per query) ...

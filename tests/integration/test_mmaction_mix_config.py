@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from integration_utils import METRIC_KEYS, NUM_TEST_VIDEOS, ROOT
+from .integration_utils import METRIC_KEYS, NUM_TEST_VIDEOS, ROOT
 
 CONFIG = ROOT / 'configs/mmaction_mix/clip4clip_msrvtt_with_mmdret_diffusionret.py'
 BASE = 'retrieval/clip4clip/clip4clip_vit-base-p32-res224-clip-pre_8xb16-u12-5e_msrvtt-9k-rgb.py'
@@ -135,15 +135,6 @@ def test_runner_from_mix_config_trains_and_tests(cfg, demo_data, tmp_path):
     assert decays == {0.0, 0.05}
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "mmdret's built-in default components are unprefixed, so they resolve in the *caller's* "
-    "default scope: under mmaction2's default_scope='mmaction' they are looked up in "
-    "mmaction's registries and fail: DiffusionRet(contrastive_loss=dict(type="
-    "'SymmetricInfoNCELoss')) (mmdret/models/retrievers/diffusion_ret.py, __init__ default) "
-    "-> KeyError 'SymmetricInfoNCELoss is not in the mmaction::model registry'; likewise "
-    "DiffusionReranker's defaults TextToVideoDenoiser/VideoToTextDenoiser/DDIMScheduler/"
-    "GenerationCELoss (mmdret/models/heads/diffusion_reranker.py __init__). The mix config "
-    'works only because it spells contrastive_loss with the mmdret. prefix.'))
 @pytest.mark.parametrize('drop', ['contrastive_loss', 'reranker defaults'])
 def test_mmdret_defaults_build_under_mmaction_scope(cfg, drop):
     import mmdret  # noqa: F401

@@ -16,7 +16,7 @@ import pickle
 import pytest
 import torch
 
-from integration_utils import read_logs, read_scalars, write_config
+from .integration_utils import read_logs, read_scalars, write_config
 
 ITEMS = 16  # the first 8 train videos x 2 captions
 ITERS = ITEMS // 8

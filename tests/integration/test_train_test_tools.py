@@ -9,8 +9,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, TRAIN_ITEMS,
-                               read_logs, read_scalars)
+from .integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, TRAIN_ITEMS, read_logs,
+                                read_scalars)
 
 TRAIN_ITERS = TRAIN_ITEMS // 8  # caption_sampling='random': one item per video, batch 8
 

@@ -67,7 +67,6 @@ class RetrievalEvaluation:
         records, num_corrupt = self.rank_queries(runner, model, features, loop.fp16)
         loop.evaluator.process(data_samples=records, data_batch=None)
         metrics = loop.evaluator.evaluate(sum_over_ranks(len(records)))
-        num_corrupt = sum_over_ranks(num_corrupt)
         if num_corrupt:
             runner.logger.warning(f'{num_corrupt} videos could not be decoded and were kept '
                                   'with an empty frame mask (corrupt_video_policy="mask")')
@@ -119,7 +118,8 @@ class RetrievalEvaluation:
                                f'{candidates["index"].numel()} candidates in '
                                f'{time.time() - started:.1f}s'
                                + ('' if post is None else f' (post-processed by {post!r})'))
-        return records, int(local['video']['corrupt'].sum())
+        # Counted on the gathered gallery, where sampler padding is already removed.
+        return records, int(gathered['video']['corrupt'].sum())
 
 
 @LOOPS.register_module()

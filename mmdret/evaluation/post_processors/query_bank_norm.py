@@ -87,5 +87,7 @@ class QueryBankNorm(BaseScorePostProcessor):
         return torch.where(use[:, None], normalised, scores)
 
     def __repr__(self):
-        return (f'{type(self).__name__}(beta={self.beta}, k={self.k}, mode={self.mode!r}, '
-                f'query_bank={self.query_bank!r})')
+        fitted = ('' if self.log_normaliser is None else
+                  f', fitted on {self._normaliser.num_rows} bank queries, '
+                  f'{int(self.active.sum())} active candidates')
+        return f'{type(self).__name__}(beta={self.beta}, k={self.k}, mode={self.mode!r}{fitted})'

@@ -65,8 +65,9 @@ class ScorePostProcessing:
 
     ``fit_on='queries'`` processors are fitted on the direction's own queries (each rank its
     shard, padding duplicates counted once over all ranks); ``'query_bank'`` processors on the
-    features of ``query_bank['dataloader']``, extracted once per evaluation and shared by both
-    directions. Fitting scores every fitting row once with the model, in chunks.
+    features of ``query_bank['dataloader']`` (its texts for t2v, its videos for v2t), extracted
+    once per evaluation and dataloader. Fitting scores every fitting row once with the model,
+    in chunks.
     """
 
     def __init__(self, cfg, chunk_size):
@@ -74,26 +75,29 @@ class ScorePostProcessing:
         self.chunk_size = chunk_size
         for cfg in self.cfgs.values():  # fail at construction on a bad config
             if cfg is not None:
-                TASK_UTILS.build(copy.deepcopy(cfg))
-        self.bank = None
+                self._check(TASK_UTILS.build(copy.deepcopy(cfg)))
+        self.banks = {}
 
-    @property
-    def enabled(self):
-        return any(cfg is not None for cfg in self.cfgs.values())
+    @staticmethod
+    def _check(processor):
+        if processor.fit_on not in ('queries', 'query_bank'):
+            raise ValueError(f'{type(processor).__name__}.fit_on must be "queries" or '
+                             f'"query_bank", got {processor.fit_on!r}')
+        if processor.fit_on == 'query_bank' and 'dataloader' not in (processor.query_bank or {}):
+            raise ValueError(f'{type(processor).__name__} needs query_bank=dict(dataloader='
+                             'dict(...)), a dataloader of training queries')
 
     def start(self):
-        """Forget the previous evaluation's query bank (the model has changed)."""
-        self.bank = None
+        """Forget the previous evaluation's query banks (the model has changed)."""
+        self.banks = {}
 
-    def query_bank(self, processor, model, fp16):
-        if self.bank is None:
-            bank_cfg = processor.query_bank or {}
-            if 'dataloader' not in bank_cfg:
-                raise ValueError(f'{type(processor).__name__} needs '
-                                 "query_bank=dict(dataloader=dict(...)) (training queries)")
-            loader = Runner.build_dataloader(copy.deepcopy(bank_cfg['dataloader']))
-            self.bank = extract_features(model, loader, fp16)
-        return self.bank
+    def query_bank(self, direction, processor, model, fp16):
+        """Features of the bank's dataloader, extracted once per evaluation and dataloader."""
+        key = repr(self.cfgs[direction].get('query_bank'))  # as configured, before any copy
+        if key not in self.banks:
+            loader = Runner.build_dataloader(copy.deepcopy(processor.query_bank['dataloader']))
+            self.banks[key] = extract_features(model, loader, fp16)
+        return self.banks[key]
 
     def fitted(self, direction, model, queries, candidates, fp16=False):
         """The fitted post-processor of ``direction``, or None when it has none."""
@@ -103,11 +107,8 @@ class ScorePostProcessing:
         processor = TASK_UTILS.build(copy.deepcopy(cfg))
         if processor.fit_on == 'queries':
             rows = queries
-        elif processor.fit_on == 'query_bank':
-            rows = self.query_bank(processor, model, fp16)[QUERY_MODALITY[direction]]
         else:
-            raise ValueError(f'{type(processor).__name__}.fit_on must be "queries" or '
-                             f'"query_bank", got {processor.fit_on!r}')
+            rows = self.query_bank(direction, processor, model, fp16)[QUERY_MODALITY[direction]]
 
         def score_fn(chunk):
             return model.score(direction, chunk, candidates)

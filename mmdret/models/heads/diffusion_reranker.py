@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 
 from mmdret.models.diffusion import denoise_loop
 from mmdret.registry import MODELS, TASK_UTILS
+from mmdret.utils.scope import in_mmdret_scope
 
 DIRECTIONS = ('t2v', 'v2t')
 NOISE_BLOCK = 1024
@@ -70,6 +71,7 @@ class DiffusionReranker(BaseModule):
             of how queries are chunked or sharded. None uses the global RNG (official).
     """
 
+    @in_mmdret_scope
     def __init__(self,
                  t2v_denoiser=dict(type='TextToVideoDenoiser'),
                  v2t_denoiser=dict(type='VideoToTextDenoiser'),

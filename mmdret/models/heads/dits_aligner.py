@@ -7,6 +7,7 @@ from torch import nn
 
 from mmdret.models.diffusion import truncated_chain_coefficients
 from mmdret.registry import MODELS, TASK_UTILS
+from mmdret.utils.scope import in_mmdret_scope
 
 CONDITIONS = ('none', 'text', 'video', 'both')
 
@@ -147,6 +148,7 @@ class DITSAligner(BaseModule):
         init_cfg (dict, optional): mmengine init config. Defaults to None.
     """
 
+    @in_mmdret_scope
     def __init__(self,
                  embed_dim=512,
                  depth=4,

@@ -2,6 +2,7 @@ import torch
 from mmengine.model import BaseModel
 
 from mmdret.registry import MODELS
+from mmdret.utils.scope import in_mmdret_scope
 from mmdret.utils.distributed import all_gather_concat, gather_with_grad
 
 
@@ -37,6 +38,7 @@ class DiffusionRet(BaseModel):
         init_cfg (dict, optional): mmengine init config.
     """
 
+    @in_mmdret_scope
     def __init__(self,
                  encoder,
                  similarity_head=dict(type='WTISimilarityHead'),

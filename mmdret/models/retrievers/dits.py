@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdret.registry import MODELS
+from mmdret.utils.scope import in_mmdret_scope
 from .xpool import XPool
 
 GAP_DIRECTIONS = ('v-t', 't-v')
@@ -64,6 +65,7 @@ class DITS(XPool):
         **kwargs: other :class:`XPool` arguments (``pooling``, ``contrastive_loss``, ...).
     """
 
+    @in_mmdret_scope
     def __init__(self,
                  encoder,
                  aligner=dict(type='DITSAligner'),

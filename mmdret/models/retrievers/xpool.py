@@ -3,6 +3,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 
 from mmdret.registry import MODELS
+from mmdret.utils.scope import in_mmdret_scope
 from mmdret.utils.distributed import gather_with_grad
 from .diffusion_ret import flat_meta
 
@@ -35,6 +36,7 @@ class XPool(BaseModel):
         init_cfg (dict, optional): mmengine init config. Defaults to None.
     """
 
+    @in_mmdret_scope
     def __init__(self,
                  encoder,
                  pooling=dict(type='XPoolFramePooling'),

@@ -2,7 +2,6 @@
 QB-Norm -> the ranks of the dense post-processed matrix, in one and in two (gloo) processes."""
 import faulthandler
 import logging
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -114,11 +113,54 @@ def test_query_bank_norm_matches_dense(monkeypatch):
                                              v2t=is_norm(bank['video']['emb'])))
 
 
+class BankModel(DotModel):
+    """Returns the features of ``bank`` rows named by the batch (one text per video item)."""
+
+    def __init__(self, bank):
+        self.bank = bank
+
+    def data_preprocessor(self, data_batch, training):
+        return data_batch
+
+    def __call__(self, inputs, mode):
+        assert mode == 'tensor'
+        idx = inputs['idx']
+        return dict(text=rows(self.bank['text'], idx), video=rows(self.bank['video'], idx))
+
+
+def test_query_bank_is_extracted_from_its_dataloader():
+    features = make_features(6)
+    bank = make_features(7)
+    bank = dict(text=rows(bank['text'], torch.arange(NUM_VIDEOS)), video=bank['video'])
+    # a padded sampler repeats item 0; the bank must count it once
+    items = [dict(inputs=dict(idx=i)) for i in [0, 1, 2, 3, 0]]
+    loader = torch.utils.data.DataLoader(items, batch_size=2)
+    cfg = dict(type='QueryBankNorm', beta=2.0, mode='is', query_bank=dict(dataloader=loader))
+    evaluation = RetrievalEvaluation(query_chunk_size=3, post_processor=cfg)
+    runner = SimpleNamespace(logger=logging.getLogger('test_post_processing'))
+    records, _ = evaluation.rank_queries(runner, BankModel(bank), features)
+    got = {(r['direction'], r['query_idx']): r['rank'] for r in records}
+
+    def is_norm(bank_queries, candidates):
+        def transform(matrix):
+            normaliser = torch.logsumexp(2.0 * (bank_queries @ candidates.t()).double(), 0)
+            return 2.0 * matrix.double() - normaliser
+        return transform
+
+    assert got == dense_ranks(features, dict(
+        t2v=is_norm(bank['text']['emb'], features['video']['emb']),
+        v2t=is_norm(bank['video']['emb'], features['text']['emb'])))
+    [extracted] = evaluation.post_processing.banks.values()  # once for both directions
+    assert extracted['text']['index'].tolist() == [0, 1, 2, 3]
+
+
 def test_bad_config_fails_early():
     with pytest.raises(ValueError, match="'t2v'/'v2t'"):
         RetrievalEvaluation(post_processor=dict(t2x=None))
     with pytest.raises(KeyError):
         RetrievalEvaluation(post_processor=dict(type='NoSuchProcessor'))
+    with pytest.raises(ValueError, match='needs query_bank=dict'):
+        RetrievalEvaluation(post_processor=dict(type='QueryBankNorm'))
 
 
 # -- two processes ---------------------------------------------------------------------------
@@ -148,9 +190,11 @@ def _worker(rank, init_file, result_dir):
         dsl_fit = ScorePostProcessing(dict(type='DualSoftmax'), 2).fitted(
             't2v', DotModel(), local['text'], features['video'])
         bank = make_features(5)
-        qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0, query_bank={}), 2)
+        qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0,
+                                       query_bank=dict(dataloader=None)), 2)
         bank_split, _ = shards(bank)
-        qbn.bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
+        local_bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
+        qbn.query_bank = lambda *args: local_bank
         qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'])
         torch.save(dict(ranks=got, dsl=dsl_fit.log_normaliser, qbn=qbn_fit.log_normaliser,
                         active=qbn_fit.active), f'{result_dir}/rank{rank}.pt')
