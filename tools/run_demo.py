@@ -47,8 +47,10 @@ def main(argv=None):
     timings = {
         'data': run('generate data', ['tools/data/make_demo_dataset.py', '--out-dir',
                                       args.data_dir]),
+        # Validation happens once, in the test step below (the demo's val split is its test).
         'stage 1 train': run('train stage 1', ['tools/train.py', STAGE1, '--work-dir',
-                                               str(stage1_dir), '--cfg-options', *data]),
+                                               str(stage1_dir), '--no-validate',
+                                               '--cfg-options', *data]),
     }
     stage1_ckpt = (stage1_dir / 'last_checkpoint').read_text().strip()
     features = f'{work}/features/stage1_{{split}}.pth'
@@ -59,8 +61,8 @@ def main(argv=None):
              f'val_dataloader.dataset.feature_file={features.format(split="test")}',
              f'test_dataloader.dataset.feature_file={features.format(split="test")}']
     timings['stage 2 train'] = run('train stage 2 (from the feature cache)', [
-        'tools/train.py', STAGE2, '--work-dir', str(stage2_dir), '--cfg-options',
-        f'load_from={stage1_ckpt}', *cache])
+        'tools/train.py', STAGE2, '--work-dir', str(stage2_dir), '--no-validate',
+        '--cfg-options', f'load_from={stage1_ckpt}', *cache])
     stage2_ckpt = (stage2_dir / 'last_checkpoint').read_text().strip()
     results = {}
     for name, config, ckpt, options in (('stage 1', STAGE1, stage1_ckpt, data),

@@ -38,6 +38,9 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg, args):
+    # First, so that the flags below act on the overridden config (e.g. --no-validate).
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -59,8 +62,6 @@ def merge_args(cfg, args):
     randomness.update(diff_rank_seed=args.diff_rank_seed, deterministic=args.deterministic)
     cfg.randomness = randomness
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return setup_cpu_distributed(cfg, args.launcher)
 
 

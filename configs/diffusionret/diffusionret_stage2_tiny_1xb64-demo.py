@@ -22,7 +22,7 @@ test_dataloader = val_dataloader
 custom_hooks = [dict(type='RequireLoadFromHook', what='the stage-1 checkpoint'),
                 dict(type='FeatureCacheCheckHook')]
 load_from = 'work_dirs/demo/stage1/epoch_8.pth'
-max_epochs = 10
+max_epochs = 5
 param_scheduler = [
     dict(type='WarmupCosineLR', warmup_ratio=0.1, begin=0, end=max_epochs, by_epoch=True,
          convert_to_iter_based=True),
