@@ -20,22 +20,23 @@ model = dict(
         motion_stem_offset=2),
     similarity_head=dict(embed_dim=128, hidden_dim=256))
 
-pipeline = [
+train_pipeline = [
     dict(type='LoadVideoFrames', max_frames=max_frames, sample_fps=1),
     dict(type='Resize', scale=(-1, image_size), keep_ratio=True, interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=image_size),
     dict(type='TokenizeCaptions', max_words=max_words),
     dict(type='PackRetrievalInputs', max_frames=max_frames),
 ]
+test_pipeline = train_pipeline  # also what the inferencer uses for galleries
 # One random caption per video per epoch; batches of whole blocks (a shape/colour/size group's
 # four directions, listed together by the generator) so every batch has hard negatives.
 train_dataloader = dict(
     batch_size=64, num_workers=1, persistent_workers=True,
     sampler=dict(type='BlockShuffleSampler', block_size=4),
-    dataset=dict(data_root=data_root, pipeline=pipeline, caption_sampling='random'))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline, caption_sampling='random'))
 val_dataloader = dict(
     batch_size=50, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=pipeline))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 max_epochs = 8
