@@ -26,7 +26,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from mmdret.registry import DATASETS, INFERENCERS, MODELS
-from mmdret.utils.feature_cache import state_dict_sha1
+from mmdret.utils.feature_cache import plain_config, state_dict_sha1
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg', '.gif',
                     '.flv', '.wmv')
@@ -38,16 +38,6 @@ FEATURE_COMPONENTS = ('encoder', 'similarity_head', 'data_preprocessor')
 # Per-video feature keys kept in the gallery (``similarity_head.prepare_video`` output).
 VIDEO_KEYS = ('frames', 'frame_mask', 'frame_weights')
 DUMMY_CAPTION = 'a video'
-
-
-def _plain(value):
-    if hasattr(value, 'to_dict'):
-        value = value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def file_stat(path):
@@ -176,10 +166,10 @@ class TextVideoRetrievalInferencer:
     def _model_fingerprint(self):
         """SHA-1 over the config and weights of the parts the gallery features depend on."""
         parts = [n for n in FEATURE_COMPONENTS if hasattr(self.model, n)] or ['']
-        config = {name: _plain(self.cfg.model.get(name)) for name in parts if name}
-        config['pipeline'] = _plain(self.pipeline_cfg)
+        config = {name: plain_config(self.cfg.model.get(name)) for name in parts if name}
+        config['pipeline'] = plain_config(self.pipeline_cfg)
         if parts == ['']:
-            config['model'] = _plain(self.cfg.model)
+            config['model'] = plain_config(self.cfg.model)
         digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=repr).encode())
         for name in parts:
             digest.update(state_dict_sha1(getattr(self.model, name) if name else self.model)

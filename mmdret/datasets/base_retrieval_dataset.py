@@ -11,6 +11,14 @@ MISSING_POLICIES = ('skip', 'raise')
 CAPTION_SAMPLING = ('all', 'random')
 
 
+def sample_caption(info, test_mode, caption_sampling):
+    """Keep one random caption of a per-video training item (``caption_sampling='random'``)."""
+    if not test_mode and caption_sampling == 'random':
+        pick = random.randrange(len(info['texts']))
+        info.update(texts=[info['texts'][pick]], text_idx=[info['text_idx'][pick]])
+    return info
+
+
 class BaseRetrievalDataset(BaseDataset):
     """Base of the text-video retrieval datasets: videos, their captions, and stated policies.
 
@@ -123,11 +131,8 @@ class BaseRetrievalDataset(BaseDataset):
 
     # -- items ---------------------------------------------------------------------------------
     def get_data_info(self, idx):
-        info = super().get_data_info(idx)
-        if not self.test_mode and self.caption_sampling == 'random':
-            pick = random.randrange(len(info['texts']))
-            info.update(texts=[info['texts'][pick]], text_idx=[info['text_idx'][pick]])
-        return info
+        return sample_caption(super().get_data_info(idx), self.test_mode,
+                              self.caption_sampling)
 
     def prepare_data(self, idx):
         info = self.get_data_info(idx)

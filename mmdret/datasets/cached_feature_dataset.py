@@ -1,5 +1,4 @@
 import os.path as osp
-import random
 from collections import defaultdict
 
 import torch
@@ -7,6 +6,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from mmdret.registry import DATASETS
+from .base_retrieval_dataset import sample_caption
 from mmdret.utils.feature_cache import CACHE_FORMAT, CACHE_FORMAT_VERSION, regenerate_command
 
 # (section, key) -> (number of dims, dtype kind); the shapes are checked against each other.
@@ -199,11 +199,8 @@ class CachedFeatureDataset(BaseDataset):
         return data_list
 
     def get_data_info(self, idx):
-        info = super().get_data_info(idx)
-        if not self.test_mode and self.caption_sampling == 'random':
-            pick = random.randrange(len(info['texts']))
-            info.update(texts=[info['texts'][pick]], text_idx=[info['text_idx'][pick]])
-        return info
+        return sample_caption(super().get_data_info(idx), self.test_mode,
+                              self.caption_sampling)
 
     def get_features(self, info):
         """Feature tensors of an item (kept out of ``get_data_info`` so that samplers reading

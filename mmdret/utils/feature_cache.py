@@ -25,19 +25,20 @@ CACHED_INPUT_KEYS = ('text_tokens', 'text_mask', 'text_eot', 'video_frames', 'vi
 INIT_ONLY_KEYS = ('pretrained', 'init_cfg')
 
 
-def _plain(value):
+def plain_config(value):
+    """A config (ConfigDict, nested lists) as plain dicts/lists, for canonical JSON."""
     if hasattr(value, 'to_dict'):
         value = value.to_dict()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_config(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_config(v) for v in value]
     return value
 
 
 def canonical_encoder_config(encoder_cfg):
     """Canonical JSON of a ``model.encoder`` config (dict or ConfigDict)."""
-    cfg = {k: v for k, v in _plain(encoder_cfg).items() if k not in INIT_ONLY_KEYS}
+    cfg = {k: v for k, v in plain_config(encoder_cfg).items() if k not in INIT_ONLY_KEYS}
     if isinstance(cfg.get('type'), str):
         cfg['type'] = cfg['type'].rsplit('.', 1)[-1]
     return json.dumps(cfg, sort_keys=True, separators=(',', ':'), default=repr)

@@ -1,6 +1,5 @@
 """Ranks and recall metrics for retrieval, tie-explicit and independent of candidate order."""
 import numpy as np
-import torch
 
 TIE_RULES = ('pessimistic', 'optimistic', 'mean')
 

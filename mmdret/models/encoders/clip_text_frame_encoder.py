@@ -1,4 +1,3 @@
-import math
 from functools import partial
 
 import torch
