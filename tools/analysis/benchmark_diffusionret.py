@@ -34,7 +34,8 @@ import torch
 from mmengine.structures import BaseDataElement
 
 import mmdret.models  # noqa: F401  (registers the modules)
-from mmdret.engine.runner.retrieval_loop import DIRECTIONS, positives_for, slice_features
+from mmdret.engine.runner.retrieval_loop import DIRECTIONS, positives_for
+from mmdret.evaluation.functional import slice_features
 from mmdret.evaluation.functional import ground_truth_ranks
 from mmdret.models.heads import DiffusionReranker, WTISimilarityHead
 from mmdret.models.retrievers import DiffusionRet

@@ -17,6 +17,8 @@ import argparse
 import torch
 import torch.nn.functional as F
 
+from mmdret.evaluation.functional import extract_features
+
 
 def gap_statistics(model, features, norm='l2'):
     """Per relevant pair: gap before/after alignment and the cosine difference (CPU tensors)."""
@@ -58,20 +60,8 @@ def plot(stats, out, norm='l2'):
 
 
 def extract(runner):
-    from mmdret.engine.runner.retrieval_loop import concat_features, unique_local
-    model = runner.model
-    model.eval()
-    texts, videos = [], []
-    with torch.no_grad():
-        for data_batch in runner.test_dataloader:
-            data = model.data_preprocessor(data_batch, False)
-            batch = model(**data, mode='tensor')
-            texts.append({k: v.float().cpu() if v.is_floating_point() else v.cpu()
-                          for k, v in batch['text'].items()})
-            videos.append({k: v.float().cpu() if v.is_floating_point() else v.cpu()
-                           for k, v in batch['video'].items()})
-    return dict(text=unique_local(concat_features(texts)),
-                video=unique_local(concat_features(videos)))
+    runner.model.eval()
+    return extract_features(runner.model, runner.test_dataloader)
 
 
 def main():

@@ -3,29 +3,15 @@ import time
 import torch
 from mmengine.dist import all_reduce, get_rank
 from mmengine.model import is_model_wrapper
-from mmengine.runner import TestLoop, ValLoop, autocast
+from mmengine.runner import TestLoop, ValLoop
 
-from mmdret.evaluation.functional import ground_truth_ranks
+from mmdret.evaluation.functional import extract_features, ground_truth_ranks, slice_features
 from mmdret.evaluation.post_processors import ScorePostProcessing
 from mmdret.registry import LOOPS
-from mmdret.utils.distributed import first_occurrence, gather_indexed
+from mmdret.utils.distributed import gather_indexed
 
 # (direction, query modality, candidate modality)
 DIRECTIONS = (('t2v', 'text', 'video'), ('v2t', 'video', 'text'))
-
-
-def concat_features(batches):
-    return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
-
-
-def slice_features(features, part):
-    return {key: value[part] for key, value in features.items()}
-
-
-def unique_local(features):
-    """Drop the duplicates that sampler padding adds to a rank's shard."""
-    _, first = first_occurrence(features['index'])
-    return slice_features(features, first)
 
 
 def sum_over_ranks(value):
@@ -74,21 +60,12 @@ class RetrievalEvaluation:
         return metrics
 
     def extract(self, loop, model, mode):
-        runner = loop.runner
-        texts, videos = [], []
-        for batch_idx, data_batch in enumerate(loop.dataloader):
-            runner.call_hook(f'before_{mode}_iter', batch_idx=batch_idx, data_batch=data_batch)
-            with torch.no_grad(), autocast(enabled=loop.fp16):
-                data = model.data_preprocessor(data_batch, False)
-                batch = model(**data, mode='tensor')
-            texts.append({k: v.float() if v.is_floating_point() else v
-                          for k, v in batch['text'].items()})
-            videos.append({k: v.float() if v.is_floating_point() else v
-                           for k, v in batch['video'].items()})
-            runner.call_hook(f'after_{mode}_iter', batch_idx=batch_idx, data_batch=data_batch,
-                             outputs=None)
-        return dict(text=unique_local(concat_features(texts)),
-                    video=unique_local(concat_features(videos)))
+        def call_hooks(stage, batch_idx, data_batch):
+            extra = dict(outputs=None) if stage == 'after' else {}
+            loop.runner.call_hook(f'{stage}_{mode}_iter', batch_idx=batch_idx,
+                                  data_batch=data_batch, **extra)
+
+        return extract_features(model, loop.dataloader, loop.fp16, call_hooks)
 
     def rank_queries(self, runner, model, local, fp16=False):
         gathered = {}

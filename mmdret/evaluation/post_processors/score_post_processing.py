@@ -2,8 +2,10 @@
 import copy
 
 import torch
-from mmengine.runner import Runner, autocast
+from mmengine.runner import Runner
 
+from mmdret.evaluation.functional.retrieval_features import (extract_features,
+                                                            slice_features)
 from mmdret.registry import TASK_UTILS
 from .base_post_processor import owned_rows
 
@@ -25,10 +27,6 @@ def parse_post_processor_cfg(cfg):
     return dict(t2v=cfg.get('t2v'), v2t=cfg.get('v2t'))
 
 
-def slice_rows(features, part):
-    return {key: value[part] for key, value in features.items()}
-
-
 def owned_score_chunks(score_fn, queries, chunk_size):
     """Scores of the rows of ``queries`` this rank owns (:func:`owned_rows`), chunk by chunk."""
     keep = owned_rows(queries['index'])
@@ -36,27 +34,10 @@ def owned_score_chunks(score_fn, queries, chunk_size):
         part = keep[start:start + chunk_size]
         if not bool(part.any()):
             continue
-        chunk = slice_rows(queries, slice(start, start + chunk_size))
+        chunk = slice_features(queries, slice(start, start + chunk_size))
         with torch.no_grad():
             scores = score_fn(chunk).float()
         yield scores[part.to(scores.device)]
-
-
-def extract_features(model, dataloader, fp16=False):
-    """Text and video features of a dataloader (this rank's shard, duplicates dropped)."""
-    from mmdret.engine.runner.retrieval_loop import concat_features, unique_local
-    texts, videos = [], []
-    for data_batch in dataloader:
-        with torch.no_grad(), autocast(enabled=fp16):
-            data = model.data_preprocessor(data_batch, False)
-            batch = model(**data, mode='tensor')
-        for out, features in ((texts, batch['text']), (videos, batch['video'])):
-            out.append({k: v.float() if v.is_floating_point() else v
-                        for k, v in features.items()})
-    if not texts:
-        raise ValueError('the query bank dataloader is empty')
-    return dict(text=unique_local(concat_features(texts)),
-                video=unique_local(concat_features(videos)))
 
 
 class ScorePostProcessing:
