@@ -121,3 +121,45 @@ def test_vit_b16_variant():
     cfg = load('diffusionret/diffusionret_stage1_vit-b-16_4xb32-5e_msrvtt-9k.py')
     assert cfg.model.encoder.arch == 'ViT-B-16'
     assert cfg.model.encoder.pretrained.endswith('ViT-B-16.pt')
+
+
+DITS_DATASETS = {  # dataset: (non-CLIP lr, T', pooling dropout), dits.md §1.3
+    'msrvtt-9k': (3e-5, 10, 0.3), 'lsmdc': (1e-5, 10, 0.3), 'didemo': (1e-5, 5, 0.4),
+    'vatex': (1e-5, 10, 0.3), 'charades': (1e-5, 10, 0.3)}
+
+
+@pytest.mark.parametrize('key', DITS_DATASETS)
+@pytest.mark.parametrize('arch', ['vit-b-32', 'vit-b-16'])
+def test_dits_paper_settings(key, arch):
+    noclip_lr, steps, dropout = DITS_DATASETS[key]
+    cfg = load(f'dits/dits_{arch}_1xb32-5e_{key}.py')
+    model = cfg.model
+    assert (model.type, model.gap_direction, model.aligner.condition) == ('DITS', 'v-t', 'none')
+    assert model.encoder.arch == arch.replace('vit', 'ViT').replace('b', 'B')
+    assert model.encoder.pretrained.endswith(f'{model.encoder.arch}.pt')
+    assert model.aligner.truncated_steps == steps and model.pooling.dropout == dropout
+    assert (model.aligner.depth, model.aligner.num_heads, model.aligner.embed_dim) == (4, 16, 512)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.weight_decay) == ('AdamW', 0.2)
+    assert optimizer.lr == pytest.approx(noclip_lr)
+    clip_mult = cfg.optim_wrapper.paramwise_cfg.custom_keys['clip.'].lr_mult
+    assert optimizer.lr * clip_mult == pytest.approx(1e-5)
+    assert cfg.train_dataloader.batch_size == 32 and cfg.train_cfg.max_epochs == 5
+    assert cfg.randomness.seed == 24
+    for loader in LOADERS:
+        load_frames = cfg[loader].dataset.pipeline[0]
+        assert (load_frames.type, load_frames.max_frames) == ('LoadVideoFrames', 12)
+    xpool = load(f'dits/xpool_vit-b-32_1xb32-5e_{key}.py')
+    assert xpool.model.type == 'XPool' and 'aligner' not in xpool.model
+    assert xpool.optim_wrapper == cfg.optim_wrapper and xpool.train_dataloader == cfg.train_dataloader
+
+
+def test_dits_vanilla_configs_chain():
+    pretrain = load('dits/dits-vanilla-pretrain_vit-b-32_1xb32-5e_msrvtt-9k.py')
+    finetune = load('dits/dits-vanilla-finetune_vit-b-32_1xb32-5e_msrvtt-9k.py')
+    assert pretrain.model.variant == finetune.model.variant == 'vanilla'
+    assert pretrain.model.vanilla_pretrain and not finetune.model.vanilla_pretrain
+    assert pretrain.model.vanilla_scheduler.num_train_timesteps == 10  # paper: T = 10
+    assert pretrain.load_from and finetune.load_from
+    hooks = [h['type'] for h in finetune.custom_hooks]
+    assert hooks == ['LogitScaleClampHook', 'RequireLoadFromHook']

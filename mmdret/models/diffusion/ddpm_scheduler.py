@@ -1,31 +1,47 @@
-"""DDPM ancestral step with fixed-small variance (guided-diffusion ``p_sample``, FIXED_SMALL)."""
+"""DDPM ancestral step (guided-diffusion ``p_sample``), fixed-small or fixed-large variance."""
 import torch
 
 from mmdret.registry import TASK_UTILS
 from .base_diffusion_scheduler import BaseDiffusionScheduler, SchedulerOutput
+
+VARIANCE_TYPES = ('fixed_small', 'fixed_large')
 
 
 @TASK_UTILS.register_module()
 class DDPMScheduler(BaseDiffusionScheduler):
     """Ancestral DDPM sampler of Ho et al., https://arxiv.org/abs/2006.11239.
 
-    Each step samples the posterior q(x_prev | x_t, x̂0) = N(μ̃, β̃ I) with::
+    Each step samples N(μ̃, σ² I) around the posterior mean of q(x_prev | x_t, x̂0)::
 
         μ̃ = β √ᾱ_prev/(1 - ᾱ_t) x̂0 + (1 - ᾱ_prev) √(1 - β)/(1 - ᾱ_t) x_t
-        β̃ = β (1 - ᾱ_prev)/(1 - ᾱ_t)                      (fixed small variance)
+        σ² = β̃ = β (1 - ᾱ_prev)/(1 - ᾱ_t)                 ('fixed_small')
+        σ² = β                                              ('fixed_large', Ho et al. Eq. 11
+                                                            and DITS's vanilla variant, Eq. 7)
 
     and no noise at the last step, which therefore returns x̂0. With respacing, the kept steps form
     a chain of their own, β = 1 - ᾱ_t/ᾱ_prev with ᾱ_prev that of the previous entry of
     ``timesteps`` (guided-diffusion ``SpacedDiffusion``); with all steps β is the training beta.
     The official DiffusionRet code has this sampler but never uses it.
 
+    With ε-prediction and ``clip_sample=False``, μ̃ equals Ho et al.'s
+    1/√α (x_t - β/√(1 - ᾱ_t) ε̂).
+
     Args:
+        variance_type (str): 'fixed_small' (β̃, guided-diffusion FIXED_SMALL) or 'fixed_large'
+            (β). Defaults to 'fixed_small'.
         **kwargs: Arguments of :class:`BaseDiffusionScheduler`.
     """
 
+    def __init__(self, variance_type: str = 'fixed_small', **kwargs):
+        if variance_type not in VARIANCE_TYPES:
+            raise ValueError(f'variance_type must be one of {VARIANCE_TYPES}, '
+                             f'got {variance_type!r}')
+        self.variance_type = variance_type
+        super().__init__(**kwargs)
+
     def q_posterior(self, x0: torch.Tensor, sample: torch.Tensor,
                     timestep) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean μ̃ (sample dtype) and variance β̃ (float64 0-d) of q(x_prev | x_t, x0)."""
+        """Mean μ̃ (sample dtype) and step variance σ² (float64 0-d) given x_t and x0."""
         t = int(timestep)
         alpha_bar = self.alpha_cumprod_at(t)
         alpha_bar_prev = self.alpha_cumprod_at(self.previous_timestep(t))
@@ -33,6 +49,8 @@ class DDPMScheduler(BaseDiffusionScheduler):
         coef_x0 = beta * alpha_bar_prev.sqrt() / (1 - alpha_bar)
         coef_xt = (1 - alpha_bar_prev) * (1 - beta).sqrt() / (1 - alpha_bar)
         mean = coef_x0.to(sample) * x0 + coef_xt.to(sample) * sample
+        if self.variance_type == 'fixed_large':
+            return mean, beta
         return mean, beta * (1 - alpha_bar_prev) / (1 - alpha_bar)
 
     def step(self,

@@ -3,12 +3,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mmdret.registry import MODELS
+from mmdret.registry import MODELS, TASK_UTILS
 from mmdret.utils.scope import in_mmdret_scope
 from .xpool import XPool
 
 GAP_DIRECTIONS = ('v-t', 't-v')
-VARIANTS = ('dits', 'fixed_prior')
+VARIANTS = ('dits', 'fixed_prior', 'vanilla')
+PRETRAIN_LOSSES = {'l2': F.mse_loss, 'l1': F.l1_loss}
+VANILLA_SCHEDULER = dict(
+    type='DDPMScheduler', num_train_timesteps=10, beta_schedule='linear',
+    schedule_kwargs=dict(beta_start=0.1, beta_end=0.99, reference_steps=None),
+    prediction_type='epsilon', clip_sample=False, variance_type='fixed_large')
 
 
 @MODELS.register_module()
@@ -39,8 +44,13 @@ class DITS(XPool):
     * ``variant='fixed_prior'``: t + δ with δ ~ N(0, ``prior_variance`` I) (§3.2), no aligner
       network is used.
 
-    The vanilla-diffusion variant (§3.2: ε-MSE pretraining on δ₀ = v - t with CLIP fixed, then a
-    DDPM reverse chain from N(0, I)) needs a separate pretraining stage and is not implemented.
+    * ``variant='vanilla'``: the vanilla-diffusion baseline of §3.2. A DDPM chain on the gap
+      δ from δ_T ~ N(0, I) with ε_γ(δ_t, t, c = t_k) (so ``condition='text'`` is required),
+      ``vanilla_scheduler`` steps (Eq. 7, σ² = β) and the aligned text t_k + δ₀. Two stages:
+      ``vanilla_pretrain=True`` freezes CLIP and the pooling (load a trained X-Pool) and trains
+      the aligner alone with the ε-regression ``vanilla_pretrain_loss`` (L2; Table 7: L2 > L1)
+      on δ₀ = pool(t_k, v_k) - t_k of the ground-truth pairs; ``vanilla_pretrain=False`` then
+      fine-tunes everything with the InfoNCE through the whole reverse chain.
 
     Noise: training draws z from the global RNG. At evaluation (``noise_at_test=True``, Eq. 8
     keeps z for τ > 1) each text's z comes from a generator seeded by ``noise_seed`` and the
@@ -59,9 +69,13 @@ class DITS(XPool):
         freeze_clip (bool): fixed-CLIP ablation. Defaults to False (joint training).
         noise_at_test (bool): keep Eq. 8's z at evaluation. Defaults to True.
         noise_seed (int): base seed of the evaluation noise (paper seed). Defaults to 24.
-        variant (str): ``'dits'`` or ``'fixed_prior'``. Defaults to 'dits'.
+        variant (str): ``'dits'``, ``'fixed_prior'`` or ``'vanilla'``. Defaults to 'dits'.
         prior_variance (float): σ² of the fixed-prior ablation (paper: 0.1 best, 1.0).
             Defaults to 0.1.
+        vanilla_scheduler (dict): the ``TASK_UTILS`` DDPM scheduler of the vanilla variant
+            (paper: T = 10, the linear β from 0.1 to 0.99, ε-prediction, σ² = β).
+        vanilla_pretrain (bool): the vanilla variant's pretraining stage. Defaults to False.
+        vanilla_pretrain_loss (str): ``'l2'`` or ``'l1'`` ε-regression. Defaults to 'l2'.
         **kwargs: other :class:`XPool` arguments (``pooling``, ``contrastive_loss``, ...).
     """
 
@@ -78,6 +92,9 @@ class DITS(XPool):
                  noise_seed=24,
                  variant='dits',
                  prior_variance=0.1,
+                 vanilla_scheduler=VANILLA_SCHEDULER,
+                 vanilla_pretrain=False,
+                 vanilla_pretrain_loss='l2',
                  **kwargs):
         super().__init__(encoder, **kwargs)
         if gap_direction not in GAP_DIRECTIONS:
@@ -93,6 +110,17 @@ class DITS(XPool):
         self.gap_direction = gap_direction
         self.variant = variant
         self.prior_variance = prior_variance
+        self.vanilla_pretrain = vanilla_pretrain
+        if variant == 'vanilla':
+            if self.aligner.condition != 'text' or gap_direction != 'v-t':
+                raise ValueError("variant='vanilla' denoises δ = v - t conditioned on the text: "
+                                 "it needs condition='text' and gap_direction='v-t'")
+            if vanilla_pretrain_loss not in PRETRAIN_LOSSES:
+                raise ValueError(f'vanilla_pretrain_loss must be one of {list(PRETRAIN_LOSSES)}')
+            self.vanilla_scheduler = TASK_UTILS.build(vanilla_scheduler)
+            self.pretrain_loss = PRETRAIN_LOSSES[vanilla_pretrain_loss]
+        elif vanilla_pretrain:
+            raise ValueError("vanilla_pretrain needs variant='vanilla'")
         self.per_pair = variant == 'dits' and (
             gap_direction == 't-v' or self.aligner.condition in ('video', 'both'))
         if pool_query not in ('text', 'aligned'):
@@ -103,14 +131,18 @@ class DITS(XPool):
         self.pool_query = pool_query
         self.noise_at_test = noise_at_test
         self.noise_seed = noise_seed
-        self.freeze_clip = freeze_clip
-        if freeze_clip:
+        self.freeze_clip = freeze_clip or vanilla_pretrain
+        if self.freeze_clip:
             self.encoder.requires_grad_(False)
+        if vanilla_pretrain:
+            self.pooling.requires_grad_(False)
 
     def train(self, mode=True):
         super().train(mode)
         if self.freeze_clip:
             self.encoder.eval()
+        if self.vanilla_pretrain:
+            self.pooling.eval()
         return self
 
     # -- noise ---------------------------------------------------------------------------------
@@ -118,6 +150,8 @@ class DITS(XPool):
     def num_noise(self):
         if self.variant == 'fixed_prior':
             return 1
+        if self.variant == 'vanilla':
+            return len(self.vanilla_scheduler.timesteps)  # δ_T and one z per step but the last
         return max(self.aligner.truncated_steps - 1, 0)
 
     def draw_noise(self, num, dim, device, indices=None, offset=0):
@@ -139,8 +173,20 @@ class DITS(XPool):
         """Per-text aligned embedding v0 (Nt, D) from text embeddings and (Nt, T'-1, D) noise."""
         if self.variant == 'fixed_prior':
             return text + math.sqrt(self.prior_variance) * noise[:, 0]
+        if self.variant == 'vanilla':
+            return text + self.reverse_gap_chain(text, noise)
         cond = text if self.aligner.condition == 'text' else None
         return self.aligner.sample(text, cond=cond, noise=noise.transpose(0, 1))
+
+    def reverse_gap_chain(self, text, noise):
+        """δ₀ of the vanilla variant: DDPM from δ_T = ``noise[:, 0]``, step noise ``noise[:, i]``."""
+        scheduler = self.vanilla_scheduler
+        delta = noise[:, 0]
+        for i, t in enumerate(scheduler.timesteps):
+            eps = self.aligner(delta, t, cond=text)
+            step_noise = noise[:, i + 1] if i + 1 < noise.shape[1] else None
+            delta = scheduler.step(eps, t, delta, noise=step_noise).prev_sample
+        return delta
 
     def text_features(self, text, text_index):
         noise = self.draw_noise(text.shape[0], text.shape[1], text.device, text_index, 0)
@@ -194,3 +240,22 @@ class DITS(XPool):
         z_video = video['noise'].to(pooled).transpose(0, 1)[:, None]  # (S, 1, Nv, D)
         aligned = self.aligner.sample(pooled, cond=cond, noise=(z_text + z_video) / math.sqrt(2))
         return (F.normalize(emb, dim=-1) * F.normalize(aligned, dim=-1)).sum(-1)
+
+    # -- training ------------------------------------------------------------------------------
+    def loss(self, inputs, data_samples):
+        if not self.vanilla_pretrain:
+            return super().loss(inputs, data_samples)
+        return dict(loss_pretrain=self.vanilla_pretrain_loss(inputs))
+
+    def vanilla_pretrain_loss(self, inputs):
+        """ε-regression of the vanilla variant on the ground-truth gaps, CLIP and pooling fixed."""
+        with torch.no_grad():
+            text, frames = self.encode(inputs)
+            pooled = self.pooling(text, frames, inputs['video_mask'])  # (Nt, Nv, D)
+            gap = torch.diagonal(pooled, dim1=0, dim2=1).t() - text  # δ₀ = pool(t_k, v_k) - t_k
+        scheduler = self.vanilla_scheduler
+        steps = torch.randint(0, scheduler.num_train_timesteps, (gap.shape[0], ),
+                              device=gap.device)
+        noise = torch.randn_like(gap)
+        predicted = self.aligner(scheduler.add_noise(gap, noise, steps), steps, cond=text)
+        return self.pretrain_loss(predicted, noise)

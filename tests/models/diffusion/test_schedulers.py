@@ -335,6 +335,27 @@ class TestDDPMScheduler(SchedulerCommonTest):
             _, variance = scheduler.q_posterior(torch.zeros(1), torch.zeros(1), t)
             expected = (scheduler.betas[t] * (1 - scheduler.alphas_cumprod_prev[t]) /
                         (1 - scheduler.alphas_cumprod[t]))
+
+    def test_fixed_large_epsilon_step_is_ho_eq_11(self):
+        # DITS vanilla variant (Eq. 7): x_prev = (x_t - β/√(1-ᾱ) ε̂)/√α + √β z, no noise at t=0.
+        scheduler = DDPMScheduler(
+            num_train_timesteps=10, beta_schedule='linear', prediction_type='epsilon',
+            clip_sample=False, variance_type='fixed_large',
+            schedule_kwargs=dict(beta_start=0.1, beta_end=0.99, reference_steps=None))
+        betas = np.linspace(0.1, 0.99, 10)
+        alpha_bar = np.cumprod(1 - betas)
+        rng = np.random.RandomState(3)
+        eps, x_t, z = (rng.randn(2, 6) for _ in range(3))
+        for t in (9, 4, 0):
+            out = scheduler.step(torch.from_numpy(eps), t, torch.from_numpy(x_t),
+                                 noise=torch.from_numpy(z))
+            mean = (x_t - betas[t] / np.sqrt(1 - alpha_bar[t]) * eps) / np.sqrt(1 - betas[t])
+            expected = mean + (np.sqrt(betas[t]) * z if t > 0 else 0)
+            np.testing.assert_allclose(out.prev_sample.numpy(), expected, rtol=1e-9, atol=1e-9)
+
+    def test_unknown_variance_type_is_rejected(self):
+        with pytest.raises(ValueError, match='variance_type'):
+            DDPMScheduler(variance_type='learned')
             torch.testing.assert_close(variance, expected)
 
 

@@ -7,6 +7,11 @@ from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
 
 WIDTH = 64
+# The vanilla variant's DDPM at a test length: T = 3, linear β 0.1 → 0.99, ε-prediction, σ² = β.
+SHORT_DDPM = dict(type='DDPMScheduler', num_train_timesteps=3, beta_schedule='linear',
+                  schedule_kwargs=dict(beta_start=0.1, beta_end=0.99, reference_steps=None),
+                  prediction_type='epsilon', clip_sample=False, variance_type='fixed_large')
+VANILLA = dict(variant='vanilla', condition='text', vanilla_scheduler=SHORT_DDPM)
 
 
 def build(kind='DITS', **kwargs):
@@ -64,7 +69,8 @@ def scores_by_index(model, captions):
 VARIANTS = [('XPool', {}), ('DITS', {}), ('DITS', dict(condition='text')),
             ('DITS', dict(condition='video')), ('DITS', dict(condition='both')),
             ('DITS', dict(gap_direction='t-v')), ('DITS', dict(pool_query='aligned')),
-            ('DITS', dict(variant='fixed_prior'))]
+            ('DITS', dict(variant='fixed_prior')),
+            ('DITS', dict(variant='vanilla', condition='text', vanilla_scheduler=SHORT_DDPM))]
 
 
 @pytest.mark.parametrize('kind,kwargs', VARIANTS)
@@ -102,7 +108,7 @@ def test_zero_truncated_steps_is_xpool():
     assert scores_by_index(xpool, captions) == pytest.approx(scores_by_index(dits, captions))
 
 
-@pytest.mark.parametrize('kwargs', [{}, dict(gap_direction='t-v', condition='both')])
+@pytest.mark.parametrize('kwargs', [{}, dict(gap_direction='t-v', condition='both'), VANILLA])
 def test_loss_backward_reaches_clip_pooling_and_aligner(kwargs):
     model = build(**kwargs).train()
     losses = model.loss(*batch([(v, [v]) for v in range(4)]))
@@ -122,3 +128,58 @@ def test_freeze_clip_trains_pooling_and_aligner_only():
     trainable = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {'pooling', 'aligner'}
     model.loss(*batch([(v, [v]) for v in range(3)]))['loss_contrastive'].backward()
+
+
+def test_vanilla_chain_matches_hand_unrolled_ddpm():
+    model = build(**VANILLA).eval()
+    text = torch.randn(2, WIDTH)
+    noise = torch.randn(2, 3, WIDTH)  # δ_T, then z for t = 2, 1 (none at t = 0)
+    aligned = model.align_text(text, noise)
+    betas = torch.linspace(0.1, 0.99, 3, dtype=torch.float64)
+    alpha_bar = torch.cumprod(1 - betas, 0)
+    with torch.no_grad():
+        delta = noise[:, 0].double()
+        for t, z in ((2, noise[:, 1]), (1, noise[:, 2]), (0, None)):
+            eps = model.aligner(delta.float(), t, cond=text).double()
+            delta = (delta - betas[t] / (1 - alpha_bar[t]).sqrt() * eps) / (1 - betas[t]).sqrt()
+            if z is not None:
+                delta = delta + betas[t].sqrt() * z.double()
+    torch.testing.assert_close(aligned, (text.double() + delta).float(), rtol=1e-4, atol=1e-4)
+
+
+def test_vanilla_pretrain_regresses_the_noise_of_the_ground_truth_gap():
+    model = build(vanilla_pretrain=True, **VANILLA).train()
+    assert not model.encoder.training and not model.pooling.training
+    trainable = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {'aligner'}
+    inputs, samples = batch([(v, [v]) for v in range(3)])
+    torch.manual_seed(5)
+    loss = model.loss(inputs, samples)
+    assert set(loss) == {'loss_pretrain'}
+    # Independent recomputation: same RNG order (step draw, then ε), DDPM q_sample by hand.
+    with torch.no_grad():
+        text, frames = model.encode(inputs)
+        gap = torch.stack([model.pooling(text[k:k + 1], frames[k:k + 1])[0, 0] - text[k]
+                           for k in range(3)])
+    torch.manual_seed(5)
+    steps = torch.randint(0, 3, (3, ))
+    eps = torch.randn_like(gap)
+    alpha_bar = torch.cumprod(1 - torch.linspace(0.1, 0.99, 3, dtype=torch.float64), 0)[steps]
+    noisy = (alpha_bar.sqrt()[:, None] * gap + (1 - alpha_bar).sqrt()[:, None] * eps).float()
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(model.aligner(noisy, steps, cond=text), eps)
+    torch.testing.assert_close(loss['loss_pretrain'].detach(), expected, rtol=1e-4, atol=1e-6)
+    loss['loss_pretrain'].backward()
+    grads = [p.grad for n, p in model.named_parameters() if n.startswith('aligner.blocks')]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(variant='vanilla'), "condition='text'"),
+    (dict(variant='vanilla', condition='text', gap_direction='t-v'), "gap_direction='v-t'"),
+    (dict(vanilla_pretrain=True), "variant='vanilla'"),
+    (dict(VANILLA, vanilla_pretrain_loss='huber'), 'vanilla_pretrain_loss'),
+])
+def test_vanilla_rejects_inconsistent_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build(**kwargs)

@@ -1,0 +1,15 @@
+# DITS on VATEX, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (dits.md §1.3): T-MASS
+# flags --noclip_lr=1e-5 --transformer_dropout=0.3, T' = 10.
+_base_ = [
+    '../_base_/models/dits_vit-b-32.py',
+    '../_base_/datasets/vatex.py',
+    '../_base_/schedules/dits_5e.py',
+    '../_base_/default_runtime.py',
+]
+noclip_lr = 1e-5
+optim_wrapper = dict(optimizer=dict(lr=noclip_lr),
+                     paramwise_cfg=dict(custom_keys={'clip.': dict(lr_mult=1.0)}))
+train_dataloader = dict(batch_size=32, drop_last=True)
+val_dataloader = dict(batch_size=32)
+test_dataloader = val_dataloader
+randomness = dict(seed=24)  # the paper's seed
