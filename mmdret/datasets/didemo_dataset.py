@@ -29,9 +29,11 @@ class DiDeMoRetrievalDataset(ParagraphRetrievalDataset):
     * Videos: DiDeMo ids are file names with their own extension (``...d4a3b6c.mov``), used as
       they are with ``video_ext=''`` (default); a non-empty ``video_ext`` replaces that extension
       (for transcoded copies, e.g. ``'.mp4'``).
-    * Data info: ``segment`` = (0, 31) s, the window the official loaders read for every video,
-      and ``sentence_segments``, each description's moment in seconds as the official loader
-      computes it before overriding it: (mean start chunk * 5, (mean end chunk + 1) * 5).
+    * Data info: ``segment`` = (0, 31) s, the window the official loaders read for every video
+      (:class:`LoadVideoFrames` samples only that window: seconds 0 to 31 inclusive, so a
+      longer video is cut there as officially), and ``sentence_segments``, each description's
+      moment in seconds as the official loader computes it before overriding it:
+      (mean start chunk * 5, (mean end chunk + 1) * 5).
 
     The official setting is 64 words and 64 frames (``configs/_base_/datasets/didemo.py``).
 

@@ -9,10 +9,10 @@ class ParagraphRetrievalDataset(BaseRetrievalDataset):
     ``[(video_id, paragraph, extra_info)]``; ``extra_info`` (a dict) is added to each item's data
     info. The subclasses record there ``segment`` = (start, end) seconds, the window the
     official loaders decode, and ``sentence_segments``, one (start, end) per sentence.
-    :class:`LoadVideoFrames` ignores both and decodes the whole file. For ActivityNet that is
-    the official window ([0, ceil(duration)]); for DiDeMo the official loader reads only the first
-    31 s, so videos longer than that are sampled over their full length here (a transform that
-    honours ``segment`` would be needed to match it exactly).
+    :class:`LoadVideoFrames` samples only the frames of ``segment`` (clipped to the video's
+    duration, with the official second-to-frame rules), so both datasets read the official
+    window: the whole video for ActivityNet ([0, ceil(duration)]) and the first 31 s for DiDeMo.
+    ``sentence_segments`` is information only (the official loaders use the whole paragraph).
     """
 
     def load_paragraphs(self):

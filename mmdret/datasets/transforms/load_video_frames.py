@@ -14,12 +14,50 @@ class VideoDecodeError(RuntimeError):
         self.path = path
 
 
-def fps_frame_indices(num_frames_in_video, video_fps, sample_fps):
-    """Frame indices at ``sample_fps`` frames per second (official: frame ``sec * fps``)."""
+def segment_frame_window(segment, num_frames_in_video, fps):
+    """Frames ``[first, stop)`` that the official loaders read for ``segment`` = (start, end) s.
+
+    As ``dataloader_retrieval._get_rawvideo`` + ``rawvideo_util.video_to_tensor`` (spec
+    diffusionret.md §6): the seconds are truncated to ``int``, negatives become 0, a reversed
+    pair is swapped and an empty one (start == end) gets one more second; the end is clipped to
+    the video's duration ``ceil(frames / fps)``; then every second ``sec`` in ``[start, end]``
+    (inclusive) is read from frame ``sec * fps`` on, and reading stops at the video's last frame.
+    So the window starts at frame ``start * fps`` and ends before frame ``(end + 1) * fps`` or
+    the end of the video, whichever comes first.
+
+    Args:
+        segment (Sequence[float]): (start, end) in seconds.
+        num_frames_in_video (int): frames in the video.
+        fps (int): the video's integer frame rate.
+
+    Returns:
+        tuple[int, int]: ``first`` and ``stop`` frame indices (``first >= stop`` when the
+        segment starts after the video ends).
+    """
+    start, end = (max(int(second), 0) for second in segment)
+    if start > end:
+        start, end = end, start
+    elif start == end:
+        end += 1
+    duration = -(-num_frames_in_video // fps)  # ceil
+    end = min(end, duration)
+    return start * fps, min((end + 1) * fps, num_frames_in_video)
+
+
+def fps_frame_indices(num_frames_in_video, video_fps, sample_fps, segment=None):
+    """Frame indices at ``sample_fps`` frames per second (official: frame ``sec * fps``).
+
+    Without ``segment`` the whole video is sampled from frame 0; with ``segment`` = (start, end)
+    seconds the same rule is applied from the segment's first frame and only inside its window
+    (:func:`segment_frame_window`).
+    """
     fps = max(int(video_fps), 1)  # the official reader uses int(CAP_PROP_FPS)
     step = fps / sample_fps
-    count = math.ceil(num_frames_in_video / step)
-    return [int(i * step) for i in range(count) if int(i * step) < num_frames_in_video]
+    first, stop = 0, num_frames_in_video
+    if segment is not None:
+        first, stop = segment_frame_window(segment, num_frames_in_video, fps)
+    count = math.ceil(max(stop - first, 0) / step)
+    return [first + int(i * step) for i in range(count) if first + int(i * step) < stop]
 
 
 def uniform_subsample(indices, max_frames):
@@ -34,10 +72,15 @@ def uniform_subsample(indices, max_frames):
 class LoadVideoFrames(BaseTransform):
     """Decode frames with decord at ``sample_fps``, uniformly subsampled to ``max_frames``.
 
-    Required keys: ``filename``. Added keys: ``imgs`` (list of RGB uint8 arrays),
+    Required keys: ``filename``. Optional key: ``segment``, (start, end) seconds: only frames
+    of that window (clipped to the video's duration) are sampled, with the official rules
+    (:func:`segment_frame_window`); the paragraph datasets set it (DiDeMo: the first 31 s).
+    Without it the whole video is sampled. Added keys: ``imgs`` (list of RGB uint8 arrays),
     ``num_valid_frames``, ``frame_inds``, ``img_shape``, ``original_shape``.
 
-    An unreadable video raises :class:`VideoDecodeError` (the dataset applies its policy). When
+    An unreadable video, or a ``segment`` that starts after the video ends (the official loader
+    then yields an all-zero video), raises :class:`VideoDecodeError` (the dataset applies its
+    policy). When
     the dataset has chosen to keep such a video masked (``video_decode_failed`` in the results),
     one black placeholder frame is emitted with ``num_valid_frames = 0``.
 
@@ -54,13 +97,16 @@ class LoadVideoFrames(BaseTransform):
         self.num_threads = num_threads
         self.placeholder_size = placeholder_size
 
-    def _decode(self, path):
+    def _decode(self, path, segment=None):
         import decord
         try:
             reader = decord.VideoReader(path, num_threads=self.num_threads)
-            indices = fps_frame_indices(len(reader), reader.get_avg_fps(), self.sample_fps)
+            indices = fps_frame_indices(len(reader), reader.get_avg_fps(), self.sample_fps,
+                                        segment)
             if not indices:
-                raise ValueError('the video has no frames')
+                raise ValueError('the video has no frames' if segment is None else
+                                 f'no frame of the video ({len(reader)} frames at '
+                                 f'{reader.get_avg_fps():g} fps) lies in segment {segment} s')
             indices = uniform_subsample(indices, self.max_frames)
             frames = reader.get_batch(indices).asnumpy()
         except Exception as error:  # decord raises its own error types, and RuntimeError
@@ -73,7 +119,7 @@ class LoadVideoFrames(BaseTransform):
             frames, indices = [np.zeros((side, side, 3), np.uint8)], []
             results['num_valid_frames'] = 0
         else:
-            frames, indices = self._decode(results['filename'])
+            frames, indices = self._decode(results['filename'], results.get('segment'))
             results['num_valid_frames'] = len(frames)
         results['imgs'] = frames
         results['frame_inds'] = np.asarray(indices, dtype=np.int64)
