@@ -163,3 +163,17 @@ def test_dits_vanilla_configs_chain():
     assert pretrain.load_from and finetune.load_from
     hooks = [h['type'] for h in finetune.custom_hooks]
     assert hooks == ['LogitScaleClampHook', 'RequireLoadFromHook']
+
+
+def test_msrvtt_split_and_protocol_variants():
+    base = load('_base_/datasets/msrvtt_9k_1ka.py')
+    seven = load('_base_/datasets/msrvtt_7k_1ka.py')
+    full = load('_base_/datasets/msrvtt_9k_1ka_full-test.py')
+    assert seven.train_dataloader.dataset.ann_file.endswith('MSRVTT_train.7k.csv')
+    assert seven.val_dataloader == base.val_dataloader
+    assert full.test_dataloader.dataset.full_test_captions
+    assert full.train_dataloader == base.train_dataloader
+    stage1 = load('diffusionret/diffusionret_stage1_vit-b-32_4xb32-5e_msrvtt-7k.py')
+    assert stage1.train_dataloader.dataset.ann_file.endswith('MSRVTT_train.7k.csv')
+    stage2 = load('diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k_full-test.py')
+    assert stage2.test_dataloader.dataset.full_test_captions
