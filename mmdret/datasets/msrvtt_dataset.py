@@ -1,25 +1,11 @@
-import csv
-import json
-import os.path as osp
 from collections import defaultdict
 
 from mmdret.registry import DATASETS
+from .annotation_io import (AnnotationFormatError, load_json, read_csv_rows, resolve_path)
 from .base_retrieval_dataset import BaseRetrievalDataset
 
-
-def read_csv_column(path, column):
-    """Values of ``column`` in a csv with a header row; errors name file, line and form."""
-    with open(path, newline='') as file:
-        reader = csv.DictReader(file)
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise ValueError(f'{path}:1: expected a header with a {column!r} column, got '
-                             f'{reader.fieldnames}')
-        values = []
-        for row in reader:
-            if not row.get(column):
-                raise ValueError(f'{path}:{reader.line_num}: empty {column!r} value')
-            values.append(row[column])
-    return values
+SENTENCES_FORM = '{"sentences": [{"video_id": str, "caption": str}, ...], ...}'
+JSFUSION_FORM = 'the JSFusion header key,vid_key,video_id,sentence'
 
 
 @DATASETS.register_module()
@@ -47,45 +33,27 @@ class MSRVTTRetrievalDataset(BaseRetrievalDataset):
         super().__init__(ann_file=ann_file, **kwargs)
 
     def _sentences_path(self):
-        if self.sentences_file is None:
-            raise ValueError(f'{type(self).__name__}: sentences_file (MSRVTT_data.json) is '
-                             f'required to read captions for {self.ann_file!r}')
-        path = self.sentences_file
-        if self.data_root and not osp.isabs(path):
-            path = osp.join(self.data_root, path)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{type(self).__name__}: sentences_file {path!r} does not '
-                                    'exist')
-        return path
+        return resolve_path(self.sentences_file, self.data_root, type(self).__name__,
+                            'sentences_file (MSRVTT_data.json)')
 
     def _captions_by_video(self):
         path = self._sentences_path()
-        with open(path) as file:
-            data = json.load(file)
-        if not isinstance(data, dict) or not isinstance(data.get('sentences'), list):
-            raise ValueError(f"{path}: expected a JSON object with a 'sentences' list")
+        sentences = load_json(path, dict, SENTENCES_FORM).get('sentences')
+        if not isinstance(sentences, list):
+            raise AnnotationFormatError(path, 'sentences', 'a list, form ' + SENTENCES_FORM,
+                                        type(sentences).__name__)
         captions = defaultdict(list)
-        for i, sentence in enumerate(data['sentences']):
+        for i, sentence in enumerate(sentences):
             if not isinstance(sentence, dict) or not {'video_id', 'caption'} <= set(sentence):
-                raise ValueError(f"{path}: sentences[{i}] must have 'video_id' and 'caption', "
-                                 f'got {sentence!r}')
+                raise AnnotationFormatError(path, f'sentences[{i}]',
+                                            "an object with 'video_id' and 'caption'", sentence)
             captions[sentence['video_id']].append(sentence['caption'])
         return captions
 
     def _test_rows(self):
-        with open(self.ann_file, newline='') as file:
-            reader = csv.DictReader(file)
-            if reader.fieldnames is None or not {'video_id', 'sentence'} <= set(
-                    reader.fieldnames):
-                raise ValueError(f'{self.ann_file}:1: expected the JSFusion header '
-                                 f'key,vid_key,video_id,sentence, got {reader.fieldnames}')
-            rows = []
-            for row in reader:
-                if not row.get('video_id') or row.get('sentence') is None:
-                    raise ValueError(f'{self.ann_file}:{reader.line_num}: expected '
-                                     'key,vid_key,video_id,sentence')
-                rows.append((row['video_id'], [row['sentence']]))
-        return rows
+        return [(row['video_id'], [row['sentence']])
+                for _, row in read_csv_rows(self.ann_file, ('video_id', 'sentence'),
+                                            JSFUSION_FORM)]
 
     def load_video_captions(self):
         if self.test_mode and not self.full_test_captions:
@@ -93,7 +61,8 @@ class MSRVTTRetrievalDataset(BaseRetrievalDataset):
         if self.test_mode:
             video_ids = [video_id for video_id, _ in self._test_rows()]
         else:
-            video_ids = read_csv_column(self.ann_file, 'video_id')
+            video_ids = [row['video_id'] for _, row in
+                         read_csv_rows(self.ann_file, ('video_id', ), 'a header with video_id')]
         captions = self._captions_by_video()
         without = [video_id for video_id in video_ids if not captions.get(video_id)]
         if without:
