@@ -19,6 +19,7 @@ setup(
     python_requires='>=3.10',
     # mmaction2 itself is installed with --no-deps (see requirements/mmaction.txt).
     install_requires=read_requirements('runtime.txt'),
-    extras_require=dict(tests=read_requirements('tests.txt')),
+    extras_require=dict(tests=read_requirements('tests.txt'),
+                        faiss=read_requirements('optional.txt')),
     license='Apache License 2.0',
 )

@@ -17,6 +17,7 @@ import os.path as osp
 import warnings
 
 import torch
+import torch.nn.functional as F
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -38,6 +39,8 @@ FEATURE_COMPONENTS = ('encoder', 'similarity_head', 'data_preprocessor')
 # Per-video feature keys kept in the gallery (``similarity_head.prepare_video`` output).
 VIDEO_KEYS = ('frames', 'frame_mask', 'frame_weights')
 DUMMY_CAPTION = 'a video'
+COARSE_SCORES = ('similarity', 'embedding')
+COARSE_BACKENDS = ('auto', 'torch', 'faiss')
 
 
 def file_stat(path):
@@ -60,6 +63,25 @@ def _select(features, index):
     return {key: value[index] for key, value in features.items()}
 
 
+def pooled_embedding(features, weights):
+    """One vector per item, ``sum_i w_i x_i / |x_i|``: (N, L, D) token or frame features and
+    their (N, L) WTI weights -> (N, D).
+
+    The inner product of a text's and a video's pooled embedding is a weighted mean of their
+    token-frame cosines, which never exceeds the weighted maxima the WTI similarity sums: it is
+    a lower bound of the stage-1 similarity, computable with one matrix product (or an index).
+    """
+    return torch.einsum('nl,nld->nd', weights, F.normalize(features, dim=-1))
+
+
+def faiss_available():
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @INFERENCERS.register_module()
 class TextVideoRetrievalInferencer:
     """Text-to-video search over a folder of videos, with a cached gallery.
@@ -77,11 +99,15 @@ class TextVideoRetrievalInferencer:
 
     Scoring: with ``shortlist=None`` every query is scored against the whole gallery with
     ``model.score`` (stage-1 similarity, plus the diffusion re-ranking for a stage-2 model).
-    With ``shortlist=S`` each query first takes its top-``S`` videos by the stage-1 similarity,
-    computed over the gallery in chunks of ``coarse_chunk_size`` videos (memory bounded), and
-    only these go through ``model.score``. As the re-ranker only re-scores each query's top-k
-    stage-1 candidates, ``S >= reranker.topk`` gives the exhaustive scores of the shortlisted
-    videos.
+    With ``shortlist=S`` each query first takes its top-``S`` videos by a coarse score, and only
+    these go through ``model.score``. The coarse score is either the stage-1 similarity itself
+    (``coarse_score='similarity'``), computed over the gallery in chunks of
+    ``coarse_chunk_size`` videos (memory bounded): as the re-ranker only re-scores each query's
+    top-k stage-1 candidates, ``S >= reranker.topk`` then gives the exhaustive scores of the
+    shortlisted videos; or (``'embedding'``) the inner product of one pooled vector per text and
+    video (:func:`pooled_embedding`, a lower bound of the stage-1 similarity), cheaper by the
+    number of token-frame pairs, searched in chunks by torch or by an exact FAISS inner-product
+    index (``IndexFlatIP``, ``pip install mmdret[faiss]``): both give the same shortlist.
 
     Attributes set by :meth:`prepare_prototype`: ``gallery_paths`` (list of str),
     ``failed_videos`` (dict path -> reason), ``num_encoded`` (videos decoded and encoded by the
@@ -99,9 +125,14 @@ class TextVideoRetrievalInferencer:
         batch_size (int): videos encoded at once. Defaults to 8.
         shortlist (int, optional): default coarse shortlist size (see above). Defaults to None.
         flush_interval (int): encoded videos between cache flushes. Defaults to 64.
-        coarse_chunk_size (int): gallery videos scored at once by the coarse stage.
+        coarse_chunk_size (int): gallery videos scored at once by the coarse stage (torch).
             Defaults to 4096.
         show_progress (bool): show a progress bar while encoding. Defaults to True.
+        coarse_score (str): ``'similarity'`` (the stage-1 similarity) or ``'embedding'``
+            (pooled embeddings), see above. Defaults to ``'similarity'``.
+        coarse_backend (str): search of the ``'embedding'`` coarse score: ``'torch'``,
+            ``'faiss'`` (needs ``faiss``), or ``'auto'``: FAISS when it is installed and the
+            coarse score is ``'embedding'``, else torch. Defaults to ``'auto'``.
     """
 
     def __init__(self,
@@ -114,7 +145,9 @@ class TextVideoRetrievalInferencer:
                  shortlist=None,
                  flush_interval=64,
                  coarse_chunk_size=4096,
-                 show_progress=True):
+                 show_progress=True,
+                 coarse_score='similarity',
+                 coarse_backend='auto'):
         if isinstance(model, str):
             cfg = Config.fromfile(model)
         elif isinstance(model, Config):
@@ -134,6 +167,8 @@ class TextVideoRetrievalInferencer:
         self.flush_interval = flush_interval
         self.coarse_chunk_size = coarse_chunk_size
         self.show_progress = show_progress
+        self.coarse_score, self.coarse_backend = self._check_coarse(coarse_score, coarse_backend)
+        self._coarse_index = None
 
         pipeline_cfg = self._test_pipeline_cfg(cfg)
         self.max_words, self.tokenizer = 32, 'ViT-B-32'
@@ -153,6 +188,24 @@ class TextVideoRetrievalInferencer:
             self.prepare_prototype(prototype, prototype_cache)
 
     # -- set-up ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_coarse(score, backend):
+        """Validated ``(coarse_score, coarse_backend)``, ``'auto'`` resolved."""
+        if score not in COARSE_SCORES:
+            raise ValueError(f'coarse_score must be one of {COARSE_SCORES}, got {score!r}')
+        if backend not in COARSE_BACKENDS:
+            raise ValueError(f'coarse_backend must be one of {COARSE_BACKENDS}, got {backend!r}')
+        if backend == 'auto':
+            return score, 'faiss' if score == 'embedding' and faiss_available() else 'torch'
+        if backend == 'faiss':
+            if score != 'embedding':
+                raise ValueError("coarse_backend='faiss' searches pooled embeddings: it needs "
+                                 "coarse_score='embedding'")
+            if not faiss_available():
+                raise ImportError("coarse_backend='faiss' needs faiss: pip install "
+                                  'mmdret[faiss] (or faiss-cpu / faiss-gpu)')
+        return score, backend
+
     @staticmethod
     def _test_pipeline_cfg(cfg):
         if cfg.get('test_pipeline') is not None:
@@ -302,6 +355,7 @@ class TextVideoRetrievalInferencer:
         self.gallery_paths = list(paths)
         self.gallery = {key: features[key].to(self.device) for key in VIDEO_KEYS}
         self.gallery['index'] = torch.arange(len(self.gallery_paths), device=self.device)
+        self._coarse_index = None
         return self.gallery
 
     # -- encoding ----------------------------------------------------------------------------
@@ -371,17 +425,45 @@ class TextVideoRetrievalInferencer:
         if self.gallery is None:
             raise ValueError('no gallery: pass prototype= or call prepare_prototype() first')
 
+    def coarse_index(self):
+        """The gallery's pooled embeddings (N, D), or their FAISS index; built once per
+        gallery."""
+        if self._coarse_index is None:
+            embedding = pooled_embedding(self.gallery['frames'], self.gallery['frame_weights'])
+            if self.coarse_backend == 'faiss':
+                import faiss
+                self._coarse_index = faiss.IndexFlatIP(embedding.shape[1])
+                self._coarse_index.add(embedding.float().cpu().contiguous().numpy())
+            else:
+                self._coarse_index = embedding
+        return self._coarse_index
+
     @torch.no_grad()
     def coarse_topk(self, text, shortlist):
-        """Each query's top-``shortlist`` gallery indices (Q, S) by the stage-1 similarity,
-        over the gallery in chunks of ``coarse_chunk_size`` videos."""
+        """Each query's top-``shortlist`` gallery indices (Q, S) by the coarse score (see the
+        class docstring), best first; torch goes over the gallery in chunks of
+        ``coarse_chunk_size`` videos."""
         num_queries = text['tokens'].shape[0]
+        total = len(self.gallery_paths)
+        if self.coarse_score == 'embedding':
+            query = pooled_embedding(text['tokens'], text['token_weights'])
+            gallery = self.coarse_index()
+            if self.coarse_backend == 'faiss':
+                _, best = gallery.search(query.float().cpu().contiguous().numpy(),
+                                         min(shortlist, total))
+                return torch.from_numpy(best).to(self.device)
+
+            def score_part(part):
+                return query @ gallery[part].t()
+        else:
+
+            def score_part(part):
+                return self.model.similarity_head.similarity(text, _select(self.gallery, part))
         best_scores = torch.empty(num_queries, 0, device=self.device)
         best_index = torch.empty(num_queries, 0, dtype=torch.long, device=self.device)
-        total = len(self.gallery_paths)
         for start in range(0, total, self.coarse_chunk_size):
             part = slice(start, min(start + self.coarse_chunk_size, total))
-            scores = self.model.similarity_head.similarity(text, _select(self.gallery, part))
+            scores = score_part(part)
             index = torch.arange(part.start, part.stop, device=self.device).expand_as(scores)
             best_scores = torch.cat([best_scores, scores], dim=1)
             best_index = torch.cat([best_index, index], dim=1)

@@ -2,8 +2,9 @@
 
 * :func:`plot_similarity_heatmap`: a (queries x candidates) score matrix.
 * :func:`plot_rank_histogram`: the distribution of ground-truth ranks (1-based).
-* :func:`plot_diffusion_trajectory`: the re-ranker's x̂0 per sampling step, ``(steps, K)`` as from
-  ``DiffusionReranker.rerank(..., return_trajectory=True)`` for one query.
+* :func:`plot_diffusion_trajectory`: one query's K re-ranked candidates over the sampling steps,
+  ``(steps, K)``: the x̂0 of ``DiffusionReranker.rerank(..., return_trajectory=True)`` or the
+  candidate distribution its ``trajectory_observer`` receives; ground-truth candidates marked.
 * :func:`contact_sheet`: a few frames per retrieved video with its rank and score.
 """
 import os
@@ -50,7 +51,8 @@ def plot_similarity_heatmap(scores, path, xlabel='video', ylabel='text', title=N
 
 
 def plot_rank_histogram(ranks, path, max_rank=None, title=None):
-    """Histogram of 1-based ground-truth ranks with R@1/5/10 in the title; returns ``path``."""
+    """Histogram of 1-based ground-truth ranks with R@1/5/10 in the title (after ``title``, e.g.
+    the direction, when given); returns ``path``."""
     ranks = _numpy(ranks).reshape(-1).astype(np.int64)
     if ranks.size == 0:
         raise ValueError('ranks is empty')
@@ -60,27 +62,51 @@ def plot_rank_histogram(ranks, path, max_rank=None, title=None):
     bins = np.arange(1, max_rank + 2) - 0.5 if max_rank <= 100 else 50
     ax.hist(np.clip(ranks, 1, max_rank), bins=bins, color='tab:blue')
     recalls = ', '.join(f'R@{k} {100 * np.mean(ranks <= k):.1f}' for k in (1, 5, 10))
-    ax.set(xlabel='rank of the ground truth', ylabel='queries', title=title or recalls)
+    ax.set(xlabel='rank of the ground truth', ylabel='queries',
+           title=f'{title}: {recalls}' if title else recalls)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def plot_diffusion_trajectory(trajectory, path, labels=None, title=None):
-    """x̂0 of each of K candidates over the sampling steps (``trajectory`` (steps, K))."""
+def plot_diffusion_trajectory(trajectory, path, labels=None, title=None, positives=None,
+                              ylabel='predicted x0'):
+    """One line per candidate over the sampling steps; returns ``path``.
+
+    Args:
+        trajectory (Tensor | ndarray): (steps, K) value of each of K candidates per step.
+        path (str): output PNG.
+        labels (list[str], optional): a legend entry per candidate. Defaults to ``#1``..``#K``.
+        title (str, optional): defaults to ``'diffusion re-ranking'``.
+        positives (Sequence[bool], optional): (K,) True for ground-truth candidates, drawn
+            thick and black with "(GT)" in the legend. Defaults to None (none marked).
+        ylabel (str): y-axis label, e.g. ``'p(candidate)'`` for distributions. Defaults to
+            ``'predicted x0'``.
+    """
     trajectory = _numpy(trajectory)
     if trajectory.ndim != 2:
         raise ValueError(f'trajectory must be (steps, K), got shape {trajectory.shape}')
     steps, num = trajectory.shape
     if labels is not None and len(labels) != num:
         raise ValueError(f'{len(labels)} labels for {num} candidates')
+    positives = np.zeros(num, bool) if positives is None else _numpy(positives).astype(bool)
+    if positives.shape != (num, ):
+        raise ValueError(f'positives must be ({num},), got shape {positives.shape}')
     fig = _figure(figsize=(6, 4), dpi=100)
     ax = fig.subplots()
     for k in range(num):
-        ax.plot(np.arange(1, steps + 1), trajectory[:, k], marker='.',
-                label=str(labels[k]) if labels is not None else f'#{k + 1}')
-    ax.set(xlabel='sampling step', ylabel='predicted x0', title=title or 'diffusion re-ranking')
+        label = str(labels[k]) if labels is not None else f'#{k + 1}'
+        # Ground truth on top of the others, so that it stays visible among K lines.
+        style = (dict(color='black', linewidth=2.5, zorder=3, label=f'{label} (GT)')
+                 if positives[k] else dict(linewidth=1, label=label))
+        ax.plot(np.arange(1, steps + 1), trajectory[:, k], marker='.', **style)
+    ax.set(xlabel='sampling step', ylabel=ylabel, title=title or 'diffusion re-ranking')
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if num <= 12:
         ax.legend(fontsize='small')
+    elif positives.any():
+        ax.legend(handles=[line for line, gt in zip(ax.get_lines(), positives) if gt],
+                  fontsize='small')
     fig.tight_layout()
     return _save(fig, path)
 

@@ -1,6 +1,9 @@
 """TextVideoRetrievalInferencer on a tiny generated video folder and a random tiny model: the
 gallery cache (reuse, incremental update, foreign model, resume), unreadable videos, input
-errors, and the shortlist's equality with exhaustive scoring, for stage 1 and stage 2."""
+errors, and the shortlist's equality with exhaustive scoring, for stage 1 and stage 2; the coarse
+search by pooled embeddings (torch chunks and FAISS agree) on a synthetic gallery, and its
+benchmark."""
+import argparse
 import importlib.util
 import os
 import shutil
@@ -11,6 +14,8 @@ import torch
 from mmengine.config import Config
 
 from mmdret.apis import TextVideoRetrievalInferencer
+from mmdret.apis import text_video_retrieval_inferencer as inferencer_module
+from mmdret.apis.text_video_retrieval_inferencer import pooled_embedding
 from mmdret.registry import INFERENCERS, MODELS
 from mmdret.utils import register_all_modules
 
@@ -205,3 +210,78 @@ def test_shortlist_equals_exhaustive(assets, which):
         assert inferencer.model.reranker is not None
         texts = inferencer.video_to_text(inferencer.gallery_paths[0], queries, topk=3)
         assert len(texts) == 3
+
+
+# -- coarse search by pooled embeddings (torch / FAISS) on a synthetic gallery ----------------
+BENCHMARK = load_tool('analysis', 'benchmark_retrieval_index.py')
+QUERIES = BENCHMARK.QUERIES
+
+
+def synthetic_inferencer(size, **kwargs):
+    torch.manual_seed(0)  # the same random stage-1 model every time
+    inferencer = TextVideoRetrievalInferencer(BENCHMARK.tiny_config(1), show_progress=False,
+                                              **kwargs)
+    BENCHMARK.synthetic_gallery([inferencer], size)
+    return inferencer
+
+
+def test_pooled_embedding_lower_bounds_the_stage1_similarity():
+    inferencer = synthetic_inferencer(60, coarse_score='embedding', coarse_backend='torch')
+    text = inferencer.encode_texts(QUERIES)
+    with torch.no_grad():
+        similarity = inferencer.model.similarity_head.similarity(text, inferencer.gallery)
+        pooled = pooled_embedding(text['tokens'], text['token_weights'])
+    coarse = pooled @ inferencer.coarse_index().t()
+    assert coarse.shape == (len(QUERIES), 60)
+    assert (coarse <= similarity + 1e-6).all() and (coarse < similarity - 1e-3).any()
+    # A shortlist covering the gallery scores every video as the exhaustive search does.
+    for (index, scores), (all_index, all_scores) in zip(
+            inferencer.score_texts(QUERIES, shortlist=60), inferencer.score_texts(QUERIES)):
+        assert torch.equal(index.sort().values, torch.arange(60))
+        torch.testing.assert_close(scores[index.argsort()], all_scores[all_index.argsort()])
+
+
+def test_faiss_and_torch_coarse_search_agree():
+    pytest.importorskip('faiss')
+    chunked = synthetic_inferencer(700, coarse_score='embedding', coarse_backend='torch',
+                                   coarse_chunk_size=64)
+    indexed = synthetic_inferencer(700, coarse_score='embedding', coarse_backend='faiss')
+    assert synthetic_inferencer(5, coarse_score='embedding').coarse_backend == 'faiss'  # auto
+    text = chunked.encode_texts(QUERIES)
+    gallery = chunked.gallery
+    with torch.no_grad():
+        exact = (pooled_embedding(text['tokens'], text['token_weights'])
+                 @ pooled_embedding(gallery['frames'], gallery['frame_weights']).t())
+    for shortlist in (1, 10, 100, 1000):  # 1000: clamped to the 700 videos
+        chunked_top = chunked.coarse_topk(text, shortlist)
+        assert torch.equal(indexed.coarse_topk(text, shortlist), chunked_top)
+        if shortlist <= 100:  # the full order of 700 random scores may hold near-ties
+            assert torch.equal(chunked_top, exact.topk(shortlist, dim=1).indices)
+    assert chunked(QUERIES, topk=5, shortlist=30) == indexed(QUERIES, topk=5, shortlist=30)
+    # A new gallery gets a new index.
+    BENCHMARK.synthetic_gallery([indexed], 50, seed=1)
+    assert indexed.coarse_index().ntotal == 50
+
+
+def test_coarse_options_are_checked(monkeypatch):
+    check = TextVideoRetrievalInferencer._check_coarse
+    assert check('similarity', 'auto') == ('similarity', 'torch')
+    assert check('embedding', 'torch') == ('embedding', 'torch')
+    for score, backend in (('similarity', 'faiss'), ('dot', 'torch'), ('embedding', 'gpu')):
+        with pytest.raises(ValueError):
+            check(score, backend)
+    monkeypatch.setattr(inferencer_module, 'faiss_available', lambda: False)
+    assert check('embedding', 'auto') == ('embedding', 'torch')
+    with pytest.raises(ImportError, match=r'mmdret\[faiss\]'):
+        check('embedding', 'faiss')
+
+
+def test_benchmark_compares_every_search():
+    rows = BENCHMARK.run([40], num_queries=2, shortlist=10, stage=1, repeats=1)
+    names = [row['search'] for row in rows]
+    assert names == [name for name, *_ in BENCHMARK.searches(10)]
+    assert len(names) == 4 if inferencer_module.faiss_available() else 3
+    assert rows[0]['top10_agree'] == 1.0 and all(row['qps'] > 0 for row in rows)
+    table = BENCHMARK.markdown(rows, argparse.Namespace(stage=1, queries=2, shortlist=10,
+                                                        repeats=1))
+    assert all(f'| 40 | {rows[0]["gallery_mib"]:.1f} | {name} |' in table for name in names)

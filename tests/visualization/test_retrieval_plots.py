@@ -38,6 +38,27 @@ def test_diffusion_trajectory(tmp_path):
                                         labels=['a', 'b', 'c', 'd']))
     with pytest.raises(ValueError):
         plot_diffusion_trajectory(trajectory, tmp_path / 'bad.png', labels=['a'])
+    with pytest.raises(ValueError):
+        plot_diffusion_trajectory(trajectory, tmp_path / 'bad.png', positives=[True])
+
+
+@pytest.mark.parametrize('num_candidates', [4, 32])
+def test_diffusion_trajectory_marks_the_ground_truth(tmp_path, num_candidates):
+    # A distribution per step, as the re-ranker's trajectory_observer receives it.
+    distributions = torch.randn(6, num_candidates, generator=torch.Generator().manual_seed(0))
+    distributions = distributions.softmax(dim=1)
+    positives = torch.zeros(num_candidates, dtype=torch.bool)
+    positives[2] = True
+    plain = plot_diffusion_trajectory(distributions, tmp_path / 'plain.png', ylabel='p')
+    marked = plot_diffusion_trajectory(distributions, tmp_path / 'marked.png', ylabel='p',
+                                       positives=positives)
+    check_png(marked)
+
+    def dark_pixels(path):  # the ground-truth line is thick and black
+        with Image.open(path) as image:
+            return int((np.asarray(image.convert('L')) < 40).sum())
+
+    assert dark_pixels(marked) > dark_pixels(plain) + 300
 
 
 def test_contact_sheet(tmp_path):

@@ -37,6 +37,11 @@ class RetrievalEvaluation:
     ``dict(type='QueryBankNorm', query_bank=...)``, or ``dict(t2v=..., v2t=...)`` per direction)
     is fitted per direction before ranking (see :class:`ScorePostProcessing`) and applied to
     each chunk's scores; None (default) leaves the scores untouched.
+
+    After each chunk is ranked the loops call the custom hook point ``after_val_chunk`` /
+    ``after_test_chunk(runner, direction, queries, candidates, scores, ranks)`` (this rank's
+    query chunk, all candidates, its (Q, C) scores and 0-based ground-truth ranks), so hooks such
+    as ``RetrievalVisualizationHook`` can keep what they need without a second scoring pass.
     """
 
     def __init__(self, query_chunk_size=32, tie_rule='pessimistic', post_processor=None):
@@ -50,7 +55,9 @@ class RetrievalEvaluation:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.eval()
         features = self.extract(loop, model, mode)
-        records, num_corrupt = self.rank_queries(runner, model, features, loop.fp16)
+        records, num_corrupt = self.rank_queries(
+            runner, model, features, loop.fp16,
+            on_chunk=lambda **chunk: runner.call_hook(f'after_{mode}_chunk', **chunk))
         loop.evaluator.process(data_samples=records, data_batch=None)
         metrics = loop.evaluator.evaluate(sum_over_ranks(len(records)))
         if num_corrupt:
@@ -67,7 +74,7 @@ class RetrievalEvaluation:
 
         return extract_features(model, loop.dataloader, loop.fp16, call_hooks)
 
-    def rank_queries(self, runner, model, local, fp16=False):
+    def rank_queries(self, runner, model, local, fp16=False, on_chunk=None):
         gathered = {}
         for modality, features in local.items():
             gathered[modality], _ = gather_indexed(features, features['index'])
@@ -91,6 +98,9 @@ class RetrievalEvaluation:
                                            self.tie_rule)
                 records.extend(dict(direction=direction, query_idx=int(index), rank=float(rank))
                                for index, rank in zip(chunk['index'], ranks))
+                if on_chunk is not None:
+                    on_chunk(direction=direction, queries=chunk, candidates=candidates,
+                             scores=scores, ranks=ranks)
             runner.logger.info(f'[rank {get_rank()}] scored {total} {direction} queries against '
                                f'{candidates["index"].numel()} candidates in '
                                f'{time.time() - started:.1f}s'

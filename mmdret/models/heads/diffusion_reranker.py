@@ -69,6 +69,15 @@ class DiffusionReranker(BaseModule):
         temp (dict): softmax temperature per direction (official 1, 1).
         seed (int): seed of the sampling noise, so evaluation is reproducible and independent
             of how queries are chunked or sharded. None uses the global RNG (official).
+
+    Attributes:
+        trajectory_observer (callable, optional): set at run time (e.g. by
+            ``RetrievalVisualizationHook``) to watch the sampling: every :meth:`rerank` call then
+            also calls ``trajectory_observer(direction, queries, candidates, top,
+            distributions)`` with ``top`` the (Q, K) shortlisted candidate indices and
+            ``distributions`` (Q, steps, K) the candidate distribution of every sampling step
+            (:meth:`candidate_distribution` of that step's x̂0). Scores are unchanged.
+            Defaults to None.
     """
 
     @in_mmdret_scope
@@ -100,6 +109,7 @@ class DiffusionReranker(BaseModule):
         self.alpha = dict(alpha)
         self.temp = dict(temp)
         self.seed = seed
+        self.trajectory_observer = None
         self._clamp_logged = False
 
     # -- denoiser calls ----------------------------------------------------------------------
@@ -194,12 +204,21 @@ class DiffusionReranker(BaseModule):
         shortlist = self.select(candidates, top, keys)
         noise = self.sampling_noise(direction, queries['index'], k, scores.device)
         make_denoiser_fn = self._cached_denoiser_fn if precompute else self._plain_denoiser_fn
+        observer = self.trajectory_observer
         result = denoise_loop(self.sampler, make_denoiser_fn(direction, queries, shortlist), noise,
-                              return_trajectory=return_trajectory)
-        x0, trajectory = result if return_trajectory else (result, None)
-        boost = self.alpha[direction] * (self.temp[direction] * x0).softmax(dim=1)
+                              return_trajectory=return_trajectory or observer is not None)
+        x0, trajectory = result if isinstance(result, tuple) else (result, None)
+        boost = self.alpha[direction] * self.candidate_distribution(direction, x0)
         reranked = scores.scatter_add(1, top, boost.to(scores.dtype))
+        if observer is not None:
+            observer(direction, queries, candidates, top, torch.stack(
+                [self.candidate_distribution(direction, step) for step in trajectory], dim=1))
         return (reranked, top, trajectory) if return_trajectory else reranked
+
+    def candidate_distribution(self, direction, x0):
+        """The generated distribution over each query's K candidates, ``softmax(temp * x0)``
+        (Q, K): ``alpha`` times it is the re-ranking boost of the final x0."""
+        return (self.temp[direction] * x0).softmax(dim=1)
 
     def _plain_denoiser_fn(self, direction, query, candidates):
         """``denoiser_fn(x, timesteps)`` for :func:`denoise_loop`: the plain forward per step."""

@@ -74,20 +74,56 @@ def reference_rerank(reranker, direction, scores, queries, candidates):
     return out
 
 
-@pytest.mark.parametrize('precompute', [True, False])
-@pytest.mark.parametrize('direction', DIRECTIONS)
-def test_rerank_matches_per_query_reference(direction, precompute):
+def build_spread_reranker():
+    """Non-default alpha and temp, and larger weights than the N(0, 0.02) init: x̂0 spreads
+    over [-1, 1], a few entries clamped."""
     reranker = build_reranker(alpha=dict(t2v=0.5, v2t=2.0), temp=dict(t2v=3.0, v2t=0.5))
-    # Larger weights than the N(0, 0.02) init: x̂0 spreads over [-1, 1], a few entries clamped.
     with torch.no_grad():
         for param in reranker.parameters():
             param.mul_(8)
+    return reranker
+
+
+@pytest.mark.parametrize('precompute', [True, False])
+@pytest.mark.parametrize('direction', DIRECTIONS)
+def test_rerank_matches_per_query_reference(direction, precompute):
+    reranker = build_spread_reranker()
     scores, queries, candidates = make_problem(direction)
     with torch.no_grad():
         reranked = reranker.rerank(direction, scores, queries, candidates, precompute=precompute)
         expected = reference_rerank(reranker, direction, scores, queries, candidates)
     torch.testing.assert_close(reranked, expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(reranked, scores)
+
+
+@pytest.mark.parametrize('direction', DIRECTIONS)
+def test_trajectory_observer_sees_each_steps_distribution_and_changes_no_score(direction):
+    reranker = build_spread_reranker()
+    scores, queries, candidates = make_problem(direction)
+    calls = []
+    with torch.no_grad():
+        default = reranker.rerank(direction, scores, queries, candidates)
+        reranker.trajectory_observer = lambda *args: calls.append(args)
+        observed = reranker.rerank(direction, scores, queries, candidates)
+        with_trajectory, top, trajectory = reranker.rerank(direction, scores, queries, candidates,
+                                                           return_trajectory=True)
+    # Watching the sampling changes no score, bit for bit.
+    assert torch.equal(observed, default) and torch.equal(with_trajectory, default)
+    assert len(calls) == 2
+    seen_direction, seen_queries, seen_candidates, seen_top, distributions = calls[0]
+    assert seen_direction == direction and seen_queries is queries
+    assert seen_candidates is candidates and torch.equal(seen_top, top)
+    # One distribution over the K shortlisted candidates per query and step: softmax(temp x̂0).
+    assert distributions.shape == (NUM_QUERIES, STEPS, TOPK) and (distributions > 0).all()
+    torch.testing.assert_close(distributions.sum(dim=2), torch.ones(NUM_QUERIES, STEPS))
+    torch.testing.assert_close(distributions, torch.stack(
+        [(reranker.temp[direction] * x0).softmax(dim=1) for x0 in trajectory], dim=1))
+    assert not torch.allclose(distributions[:, 0], distributions[:, -1])
+    # The last step's distribution is the one that re-ranked: alpha times it is each query's
+    # boost, so it orders the shortlist as the boosts of the final scores do.
+    boost = (default - scores).gather(1, top)
+    torch.testing.assert_close(reranker.alpha[direction] * distributions[:, -1], boost)
+    assert torch.equal(distributions[:, -1].argsort(dim=1), boost.argsort(dim=1))
 
 
 @pytest.mark.parametrize('direction', DIRECTIONS)
