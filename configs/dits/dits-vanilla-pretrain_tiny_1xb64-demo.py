@@ -12,7 +12,7 @@ model = dict(
         schedule_kwargs=dict(beta_start=0.1, beta_end=0.99, reference_steps=None),
         prediction_type='epsilon', clip_sample=False, variance_type='fixed_large'))
 custom_hooks = [dict(type='RequireLoadFromHook', what='a trained X-Pool checkpoint')]
-load_from = 'work_dirs/demo/xpool/epoch_8.pth'
+load_from = 'work_dirs/demo/xpool/epoch_16.pth'
 max_epochs = 4
 param_scheduler = [
     dict(type='WarmupCosineLR', warmup_ratio=0.1, begin=0, end=max_epochs, by_epoch=True,

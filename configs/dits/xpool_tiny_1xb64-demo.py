@@ -39,7 +39,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=pipeline))
 test_dataloader = val_dataloader
 
-max_epochs = 8
+max_epochs = 16
 # From scratch: one lr for CLIP and the rest (no pretrained CLIP to protect).
 optim_wrapper = dict(
     type='OptimWrapper',
