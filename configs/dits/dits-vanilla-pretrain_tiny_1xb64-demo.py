@@ -10,7 +10,9 @@ model = dict(
     vanilla_scheduler=dict(
         type='DDPMScheduler', num_train_timesteps=10, beta_schedule='linear',
         schedule_kwargs=dict(beta_start=0.1, beta_end=0.99, reference_steps=None),
-        prediction_type='epsilon', clip_sample=False, variance_type='fixed_large'))
+        prediction_type='epsilon', variance_type='fixed_large',
+        # x̂0 clamped as in Ho et al.'s sampler; False is Eq. 7 verbatim (unstable, see DITS).
+        clip_sample=True, clip_sample_range=1.0))
 custom_hooks = [dict(type='RequireLoadFromHook', what='a trained X-Pool checkpoint')]
 load_from = 'work_dirs/demo/xpool/epoch_16.pth'
 max_epochs = 4

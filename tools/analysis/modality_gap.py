@@ -16,6 +16,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
+from mmengine.config import DictAction
 
 from mmdret.evaluation.functional import extract_features
 
@@ -71,11 +72,14 @@ def main():
     parser.add_argument('--out', default='modality_gap.png')
     parser.add_argument('--norm', choices=('l1', 'l2'), default='l2')
     parser.add_argument('--work-dir', default='work_dirs/modality_gap')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config fields, e.g. model.noise_at_test=False')
     args = parser.parse_args()
 
     from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     runner = Runner.from_cfg(cfg)
     if args.checkpoint:

@@ -183,3 +183,16 @@ def test_vanilla_pretrain_regresses_the_noise_of_the_ground_truth_gap():
 def test_vanilla_rejects_inconsistent_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build(**kwargs)
+
+
+def test_default_vanilla_chain_returns_a_clamped_gap():
+    # The last DDPM step returns x̂0, clamped to [-1, 1]: the gap cannot blow up through the
+    # 1/√α steps of the paper's β (Eq. 7 verbatim is clip_sample=False, tested above).
+    model = build(variant='vanilla', condition='text').eval()
+    with torch.no_grad():
+        for p in model.aligner.parameters():
+            p.add_(torch.randn_like(p))
+    text = torch.randn(4, WIDTH)
+    gap = model.align_text(text, torch.randn(4, model.num_noise, WIDTH)) - text
+    assert model.num_noise == 10 and gap.abs().max() <= 1 + 1e-5
+    assert gap.abs().max() > 0.5
