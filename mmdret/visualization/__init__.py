@@ -1,3 +1,3 @@
 import mmaction.visualization  # noqa: F401  (fills the parent registries)
 from .retrieval_plots import (contact_sheet, plot_diffusion_trajectory,  # noqa: F401
-                              plot_rank_histogram, plot_similarity_heatmap)
+                              plot_modality_gap, plot_rank_histogram, plot_similarity_heatmap)

@@ -5,6 +5,8 @@
 * :func:`plot_diffusion_trajectory`: one query's K re-ranked candidates over the sampling steps,
   ``(steps, K)``: the x̂0 of ``DiffusionReranker.rerank(..., return_trajectory=True)`` or the
   candidate distribution its ``trajectory_observer`` receives; ground-truth candidates marked.
+* :func:`plot_modality_gap`: DITS-style histograms of the text-video gap of relevant pairs
+  before and after alignment (and of a baseline model), and of the cosine difference.
 * :func:`contact_sheet`: a few frames per retrieved video with its rank and score.
 """
 import os
@@ -46,6 +48,43 @@ def plot_similarity_heatmap(scores, path, xlabel='video', ylabel='text', title=N
     fig.colorbar(image, ax=ax, label='score')
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f'similarity {scores.shape[0]} x '
            f'{scores.shape[1]}')
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_modality_gap(stats, path, norm='l2', baseline=None, title=None):
+    """Histograms of the per-pair gap and of the cosine difference (DITS Fig. 1 / Table 9).
+
+    Args:
+        stats (dict): per relevant pair, ``gap_before`` (||v - t||), ``gap_after``
+            (||v - v0||) and ``cos_diff`` (cos(v0, v) - cos(t, v)), tensors or arrays.
+        path (str): the PNG to write.
+        norm (str): name of the gap norm for the axis label. Defaults to 'l2'.
+        baseline (dict, optional): ``gap_before`` of a baseline model (e.g. X-Pool) on the same
+            pairs, drawn as a third histogram. Defaults to None.
+        title (str, optional): figure title. Defaults to None.
+
+    Returns:
+        str: ``path``.
+    """
+    fig = _figure(figsize=(10, 4))
+    gap_axis, cos_axis = fig.subplots(1, 2)
+    series = [('text t (before)', stats['gap_before']), ('aligned v0 (after)', stats['gap_after'])]
+    if baseline is not None:
+        series.insert(0, ('baseline model t', baseline['gap_before']))
+    for label, values in series:
+        values = _numpy(values)
+        gap_axis.hist(values, bins=40, alpha=0.5, label=f'{label}, mean {values.mean():.2f}')
+    gap_axis.set_xlabel(f'{norm.upper()} gap ||v - t|| (relevant pairs)')
+    gap_axis.set_ylabel('pairs')
+    gap_axis.legend(fontsize=8)
+    cos_diff = _numpy(stats['cos_diff'])
+    cos_axis.hist(cos_diff, bins=40, color='tab:green')
+    cos_axis.axvline(0, color='k', lw=0.8)
+    cos_axis.set_xlabel('cos(v0, v) - cos(t, v) (relevant pairs)')
+    cos_axis.set_title(f'mean {cos_diff.mean():+.4f}', fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmdret.visualization import (contact_sheet, plot_diffusion_trajectory,
+from mmdret.visualization import (contact_sheet, plot_diffusion_trajectory, plot_modality_gap,
                                   plot_rank_histogram, plot_similarity_heatmap)
 
 
@@ -15,6 +15,7 @@ def check_png(path, min_side=100, max_side=2000):
         pixels = np.asarray(image.convert('L'))
     assert min_side <= width <= max_side and min_side <= height <= max_side
     assert pixels.std() > 0  # not a blank canvas
+    return pixels
 
 
 def test_similarity_heatmap(tmp_path):
@@ -30,6 +31,16 @@ def test_rank_histogram(tmp_path):
     check_png(plot_rank_histogram(torch.arange(1, 500), tmp_path / 'many.png'))
     with pytest.raises(ValueError):
         plot_rank_histogram([], tmp_path / 'empty.png')
+
+
+def test_modality_gap(tmp_path):
+    rng = np.random.RandomState(0)
+    stats = dict(gap_before=torch.tensor(rng.rand(50) + 2), gap_after=rng.rand(50) + 1,
+                 cos_diff=rng.randn(50) * 0.01)
+    alone = check_png(plot_modality_gap(stats, tmp_path / 'gap.png', 'l1'))
+    both = check_png(plot_modality_gap(stats, tmp_path / 'gap_base.png', 'l1',
+                                       baseline=dict(gap_before=rng.rand(50) + 3)))
+    assert alone.shape == both.shape and (alone != both).any()  # the baseline is drawn
 
 
 def test_diffusion_trajectory(tmp_path):

@@ -6,11 +6,17 @@ For every test caption k and its ground-truth video i (relevant pairs only):
 * gap after alignment:  ||pool(t_k, v_i) - v0_k|| (DITS aligned text vs X-Pool video)
 * similarity difference: cos(v0_k, pool(t_k, v_i)) - cos(t_k, pool(t_k, v_i))
 
+The paper (Table 9) compares the gap of an X-Pool model with that of a DITS model;
+``--baseline CONFIG CHECKPOINT`` adds the baseline model's ||pool(t_k, v_i) - t_k|| on the same
+pairs.
+
 Usage::
 
     python tools/analysis/modality_gap.py CONFIG CHECKPOINT --out gap.png [--norm l2|l1]
+        [--baseline XPOOL_CONFIG XPOOL_CHECKPOINT]
 
-Writes a PNG with the three histograms and prints the means (L1 or L2 gap, positive-pair cosine).
+Writes a PNG with the histograms (:func:`mmdret.visualization.plot_modality_gap`) and prints the
+means (L1 or L2 gap, positive-pair cosine).
 """
 import argparse
 
@@ -19,6 +25,7 @@ import torch.nn.functional as F
 from mmengine.config import DictAction
 
 from mmdret.evaluation.functional import extract_features
+from mmdret.visualization import plot_modality_gap
 
 
 def gap_statistics(model, features, norm='l2'):
@@ -43,26 +50,24 @@ def gap_statistics(model, features, norm='l2'):
                 cos_diff=cos_after - cos_before)
 
 
-def plot(stats, out, norm='l2'):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].hist(stats['gap_before'].numpy(), bins=40, alpha=0.6, label='text t (before)')
-    axes[0].hist(stats['gap_after'].numpy(), bins=40, alpha=0.6, label='aligned v0 (after)')
-    axes[0].set_xlabel(f'{norm.upper()} gap ||v - t|| (relevant pairs)')
-    axes[0].legend()
-    axes[1].hist(stats['cos_diff'].numpy(), bins=40, color='tab:green')
-    axes[1].axvline(0, color='k', lw=0.8)
-    axes[1].set_xlabel('cos(v0, v) - cos(t, v) (relevant pairs)')
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+def model_statistics(config, checkpoint, work_dir, norm, cfg_options=None):
+    """Gap statistics of one model on its config's test set."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner, load_checkpoint
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(cfg_options or {})
+    cfg.work_dir = work_dir
+    runner = Runner.from_cfg(cfg)
+    if checkpoint:
+        load_checkpoint(runner.model, checkpoint, map_location='cpu')
+    model = runner.model.cpu().eval()
+    return gap_statistics(model, extract_features(model, runner.test_dataloader), norm)
 
 
-def extract(runner):
-    runner.model.eval()
-    return extract_features(runner.model, runner.test_dataloader)
+def summary(name, stats, norm):
+    return (f"{name}: mean {norm} gap t {stats['gap_before'].mean():.3f}, v0 "
+            f"{stats['gap_after'].mean():.3f}; mean positive cosine t "
+            f"{stats['cos_before'].mean():.4f}, v0 {stats['cos_after'].mean():.4f}")
 
 
 def main():
@@ -71,27 +76,24 @@ def main():
     parser.add_argument('checkpoint', nargs='?', default=None)
     parser.add_argument('--out', default='modality_gap.png')
     parser.add_argument('--norm', choices=('l1', 'l2'), default='l2')
+    parser.add_argument('--baseline', nargs=2, metavar=('CONFIG', 'CHECKPOINT'),
+                        help='a baseline model (X-Pool) whose gap is drawn too')
     parser.add_argument('--work-dir', default='work_dirs/modality_gap')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config fields, e.g. model.noise_at_test=False')
     args = parser.parse_args()
 
-    from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir
-    runner = Runner.from_cfg(cfg)
-    if args.checkpoint:
-        load_checkpoint(runner.model, args.checkpoint, map_location='cpu')
-    model = runner.model.cpu()
-    features = extract(runner)
-    stats = gap_statistics(model, features, args.norm)
-    plot(stats, args.out, args.norm)
-    print(f"mean {args.norm} gap: before {stats['gap_before'].mean():.3f}, "
-          f"after {stats['gap_after'].mean():.3f}; mean positive cosine: "
-          f"before {stats['cos_before'].mean():.4f}, after {stats['cos_after'].mean():.4f}; "
-          f'{len(stats["cos_diff"])} pairs -> {args.out}')
+    stats = model_statistics(args.config, args.checkpoint, args.work_dir, args.norm,
+                             args.cfg_options)
+    baseline = None
+    if args.baseline:
+        baseline = model_statistics(*args.baseline, args.work_dir, args.norm)
+        if baseline['gap_before'].shape != stats['gap_before'].shape:
+            raise ValueError('the baseline config must test the same pairs: '
+                             f"{len(baseline['gap_before'])} vs {len(stats['gap_before'])}")
+        print(summary('baseline', baseline, args.norm))
+    plot_modality_gap(stats, args.out, args.norm, baseline)
+    print(f'{summary("model", stats, args.norm)}; {len(stats["cos_diff"])} pairs -> {args.out}')
 
 
 if __name__ == '__main__':
