@@ -4,7 +4,6 @@ errors, and the shortlist's equality with exhaustive scoring, for stage 1 and st
 search by pooled embeddings (torch chunks and FAISS agree) on a synthetic gallery, and its
 benchmark."""
 import argparse
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from tool_loader import load_tool
 from mmdret.apis import TextVideoRetrievalInferencer
 from mmdret.apis import text_video_retrieval_inferencer as inferencer_module
 from mmdret.apis.text_video_retrieval_inferencer import pooled_embedding
@@ -38,15 +38,6 @@ test_pipeline = [
     dict(type='PackRetrievalInputs', max_frames=4),
 ]
 """
-
-
-def load_tool(*parts):
-    # tools/ is a scripts folder, not a package: import the file by path.
-    path = ROOT.joinpath('tools', *parts)
-    spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_model(folder, name, seed, stage2=False):

@@ -2,7 +2,9 @@
 modules, and stage-1/stage-2 checkpoints trained once by ``tools/train.py``."""
 import pytest
 
-from .integration_utils import NUM_TEST_VIDEOS, TRAIN_ITEMS, load_tool, write_config
+from tool_loader import load_tool
+
+from .integration_utils import NUM_TEST_VIDEOS, TRAIN_ITEMS, write_config
 
 
 @pytest.fixture(scope='session')

@@ -4,7 +4,6 @@ and launchers of the tools.
 Everything is sized for a 2-core CPU machine: 32x32 videos of 8 frames, a ``tiny-64`` CLIP,
 4 frames per video, ``num_workers=0``.
 """
-import importlib.util
 import json
 import os
 import shutil
@@ -22,15 +21,6 @@ NUM_TEST_VIDEOS = 12  # test_groups=3, each with 4 directions
 TRAIN_ITEMS = 48
 METRIC_KEYS = [f'retrieval/{d}_{k}' for d in ('t2v', 'v2t')
                for k in ('R1', 'R5', 'R10', 'MdR', 'MnR')] + ['retrieval/Rsum']
-
-
-def load_tool(*parts):
-    """Import a file of ``tools/`` (a scripts folder, not a package) by its path."""
-    path = ROOT.joinpath('tools', *parts)
-    spec = importlib.util.spec_from_file_location(f'tool_{"_".join(parts)[:-3]}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def copy_dataset(demo_data, dest):

@@ -1,5 +1,4 @@
 """The official-checkpoint converter, and parameter parity with the official model (spec §8)."""
-import importlib.util
 from pathlib import Path
 
 import open_clip
@@ -9,17 +8,14 @@ import torch
 from mmdret.models.encoders import clip_arch_config
 from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH, TEMPORAL_LAYERS = 64, 2
 
 
 def load_converter():
-    path = ROOT / 'tools/convert/diffusionret_official_to_mmdret.py'
-    spec = importlib.util.spec_from_file_location('convert_official', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('convert', 'diffusionret_official_to_mmdret.py')
 
 
 def tiny_model_cfg(with_reranker=True):

@@ -1,7 +1,6 @@
 """The data-preparation tools: tools/data/check_videos.py, the prepare scripts and the shared
 tools/data/data_tools.py (check, re-encode), on a tiny MSR-VTT-format dataset."""
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,13 +22,7 @@ WIDTH, HEIGHT, FPS, NUM_FRAMES = 64, 48, 10, 20
 
 sys.path.insert(0, str(DATA_TOOLS))  # the tools import it the same way (a scripts folder)
 import data_tools  # noqa: E402
-
-
-def load_script(path):
-    spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loader import load_module as load_script
 
 
 def write_video(path):

@@ -1,7 +1,6 @@
 """tools/data/make_demo_dataset.py --format: the demo data written in each dataset's official
 files is read by that dataset's class, as its base config (configs/_base_/datasets) sets it up,
 into the expected videos and texts, and a tiny stage-1 run trains 2 iterations on it."""
-import importlib.util
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import mmdret.datasets
 from mmdret.datasets import BaseRetrievalDataset
 from mmdret.registry import DATASETS
 from mmdret.utils import register_all_modules
+from tool_loader import load_module, load_tool
 
 ROOT = Path(__file__).parents[2]
 TINY = dict(seed=0, train_per_combination=1, captions_per_video=2, test_groups=1, size=32,
@@ -33,13 +33,9 @@ FORMATS = {
 }
 
 
-# tests/ is not a package: the integration tests' helpers are imported by path, and they import
-# the tool (tools/ is a scripts folder) by path.
-_spec = importlib.util.spec_from_file_location(
-    'integration_utils', ROOT / 'tests/integration/integration_utils.py')
-utils = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(utils)
-mdd = utils.load_tool('data', 'make_demo_dataset.py')
+# tests/ is not a package: the integration tests' helpers are imported by path.
+utils = load_module(ROOT / 'tests/integration/integration_utils.py', 'integration_utils')
+mdd = load_tool('data', 'make_demo_dataset.py')
 
 
 def texts_of(clip, kind):

@@ -1,7 +1,6 @@
 """tools/extract_features.py end to end on a tiny demo dataset and a random tiny stage-1 model:
 the cache format, equality of the cached and the decode path (stage-1 scores, stage-2 generation
 losses, stage-2 test metrics through tools/test.py), and the refusal of foreign caches."""
-import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from tool_loader import load_tool
 from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
 from mmdret.utils.feature_cache import encoder_fingerprint
@@ -22,15 +22,6 @@ RERANKER = dict(type='DiffusionReranker',
                 v2t_denoiser=dict(type='VideoToTextDenoiser', width=64),
                 scheduler=dict(type='DDIMScheduler', num_train_timesteps=10),
                 num_inference_steps=5, topk=4)
-
-
-def load_tool(*parts):
-    # tools/ is a scripts folder, not a package: import the file by path.
-    path = ROOT.joinpath('tools', *parts)
-    spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def loader(dataset, batch_size):

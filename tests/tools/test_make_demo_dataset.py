@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -7,21 +6,14 @@ from pathlib import Path
 import decord
 import numpy as np
 import pytest
+from tool_loader import load_module
 
 SCRIPT = Path(__file__).parents[2] / 'tools' / 'data' / 'make_demo_dataset.py'
 TINY = dict(train_per_combination=1, captions_per_video=2, test_groups=3,
             size=32, fps=2, num_frames=8)
 
 
-def load_script():
-    # tools/ is a scripts folder, not a package: import the file by path.
-    spec = importlib.util.spec_from_file_location('make_demo_dataset', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mdd = load_script()
+mdd = load_module(SCRIPT)
 
 
 def read_csv(path):

@@ -1,22 +1,14 @@
 """tools/analysis/modality_gap.py: gap statistics against a per-pair recomputation, and the PNG."""
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
+from tool_loader import load_tool
 
 ROOT = Path(__file__).parents[2]
 WIDTH = 32
-
-
-def load_tool():
-    path = ROOT / 'tools/analysis/modality_gap.py'
-    spec = importlib.util.spec_from_file_location('tool_modality_gap', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_dits():
@@ -31,7 +23,7 @@ def tiny_dits():
 
 
 def test_gap_statistics_use_the_paired_video_only():
-    tool, model = load_tool(), tiny_dits()
+    tool, model = load_tool('analysis', 'modality_gap.py'), tiny_dits()
     generator = torch.Generator().manual_seed(1)
     emb = torch.randn(5, WIDTH, generator=generator)
     aligned = emb + 0.5 * torch.randn(5, WIDTH, generator=generator)

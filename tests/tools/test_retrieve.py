@@ -1,6 +1,5 @@
 """tools/retrieve.py end to end: a tiny generated video folder and a random tiny model; the CLI
 prints a ranked table, writes results.json and a contact sheet, and reuses its cache."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
+from tool_loader import load_tool
 from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
 
@@ -25,15 +25,6 @@ test_pipeline = [
     dict(type='PackRetrievalInputs', max_frames=4),
 ]
 """
-
-
-def load_tool(*parts):
-    # tools/ is a scripts folder, not a package: import the file by path.
-    path = ROOT.joinpath('tools', *parts)
-    spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_retrieve_cli(tmp_path, capsys):

@@ -4,7 +4,6 @@ and a tiny stage-2 DiffusionRet: the PNGs exist with the expected sizes, their s
 the model's scores, ranks and trajectories, and the hook leaves the evaluation results
 unchanged."""
 import faulthandler
-import importlib.util
 import os
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mmdret.engine.hooks import RetrievalVisualizationHook
 from mmdret.evaluation.functional import extract_features, ground_truth_ranks
 from mmdret.utils import register_all_modules
 from mmdret.utils.feature_cache import CACHE_FORMAT, CACHE_FORMAT_VERSION
+from tool_loader import load_tool
 
 register_all_modules()
 
@@ -211,10 +211,7 @@ def test_plot_retrieval_tool(tmp_path):
     config = tmp_path / 'config.py'
     # The config's own hook is replaced by the tool's (its folder and sizes).
     Config(runner_cfg(cache, tmp_path / 'unused', hook_cfg(block_size=2))).dump(config)
-    spec = importlib.util.spec_from_file_location(
-        'plot_retrieval', ROOT / 'tools/analysis/plot_retrieval.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis', 'plot_retrieval.py')
     out = tmp_path / 'figures'
     paths = tool.main([str(config), str(checkpoint), '--out-dir', str(out), '--num-queries',
                        str(BLOCK), '--num-trajectories', str(TRAJECTORIES)])
