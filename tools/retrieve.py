@@ -32,8 +32,14 @@ def parse_args(argv=None):
     parser.add_argument('--cache', help='gallery cache file (default: work_dirs/gallery_cache/'
                         '<folder>_<hash of its path>.pth; "none" disables caching)')
     parser.add_argument('--shortlist', type=int, default=None,
-                        help='coarse stage-1 shortlist size before the full scoring '
+                        help='coarse shortlist size before the full scoring '
                         '(default: score the whole gallery)')
+    parser.add_argument('--coarse-score', choices=('similarity', 'embedding'),
+                        default='similarity',
+                        help='shortlist by the stage-1 similarity or by pooled embeddings')
+    parser.add_argument('--coarse-backend', choices=('auto', 'torch', 'faiss'), default='auto',
+                        help="search of the 'embedding' shortlist (faiss: pip install "
+                        "mmdret[faiss])")
     parser.add_argument('--batch-size', type=int, default=8, help='videos encoded at once')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--out', help='write the hits to this JSON file')
@@ -73,7 +79,8 @@ def main(argv=None):
         cache = None
     inferencer = TextVideoRetrievalInferencer(
         args.config, weights=args.checkpoint, prototype=args.videos, prototype_cache=cache,
-        device=args.device, batch_size=args.batch_size, shortlist=args.shortlist)
+        device=args.device, batch_size=args.batch_size, shortlist=args.shortlist,
+        coarse_score=args.coarse_score, coarse_backend=args.coarse_backend)
     print(f'gallery: {len(inferencer.gallery_paths)} videos ({inferencer.num_encoded} encoded, '
           f'{inferencer.num_reused} from the cache, {len(inferencer.failed_videos)} unreadable)')
     results = inferencer(args.query, topk=args.topk)

@@ -62,3 +62,11 @@ def test_retrieve_cli(tmp_path, capsys):
 
     retrieve.main(argv[:-2] + ['--show-frames', '3'])  # second run: the cache, no --show
     assert '(0 encoded' in capsys.readouterr().out
+
+    # A pooled-embedding shortlist covering the whole gallery gives the exhaustive hits.
+    num_videos = len(list((tmp_path / 'demo/videos').iterdir()))
+    shortlisted = retrieve.main(argv[:8] + ['--topk', '3', '--cache', str(cache), '--shortlist',
+                                            str(num_videos), '--coarse-score', 'embedding',
+                                            '--coarse-backend', 'torch'])
+    assert [[h['video'] for h in hits] for hits in shortlisted] == \
+        [[h['video'] for h in hits] for hits in results]
