@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 import mmdret  # noqa: F401
 from mmdret.registry import RUNNERS
-from mmdret.utils import setup_cpu_distributed
+from mmdret.utils import setup_cpu_distributed, shutdown_distributed
 
 
 def parse_args(argv=None):
@@ -51,6 +51,7 @@ def main(argv=None):
     if args.out_metrics and is_main_process():
         with open(args.out_metrics, 'w') as file:
             json.dump(metrics, file, indent=2)
+    shutdown_distributed()
     return metrics
 
 

@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 
 import mmdret  # noqa: F401  (applies the upstream fixes, fills the registries)
 from mmdret.registry import RUNNERS
-from mmdret.utils import setup_cpu_distributed
+from mmdret.utils import setup_cpu_distributed, shutdown_distributed
 
 
 def parse_args(argv=None):
@@ -70,6 +70,7 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()
     return runner
 
 

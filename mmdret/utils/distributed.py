@@ -76,3 +76,14 @@ def first_occurrence(indices):
     first = torch.full((unique.numel(),), indices.numel(), dtype=torch.long)
     first.scatter_reduce_(0, inverse, positions, reduce='amin')
     return unique, first
+
+
+def shutdown_distributed():
+    """Destroy the default process group, if any, once a tool's work is done.
+
+    Left to interpreter exit, gloo's worker threads can be destroyed while still joinable and
+    abort a rank after a successful run ("terminate called without an active exception").
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

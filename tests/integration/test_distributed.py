@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import mmdret  # noqa: F401  (allow-lists mmengine's checkpoint globals for torch.load)
+
 from .integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, copy_dataset, free_port,
                                 read_logs, read_scalars, run_distributed, subprocess_env,
                                 write_config)

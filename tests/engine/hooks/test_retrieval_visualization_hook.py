@@ -5,6 +5,7 @@ the model's scores, ranks and trajectories, and the hook leaves the evaluation r
 unchanged."""
 import faulthandler
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,9 @@ def runner_cfg(cache, work_dir, hook=None):
                           scheduler=dict(type='DDIMScheduler', num_train_timesteps=10),
                           num_inference_steps=STEPS, topk=TOPK)),
         work_dir=str(work_dir), default_scope='mmdret',
+        # Runners built within the same second would share one visualizer (and its save_dir):
+        # mmengine names it after a timestamp unless the experiment is named.
+        experiment_name=f'vis_hook_{uuid.uuid4().hex}',
         test_dataloader=dataloader, test_cfg=dict(type='RetrievalTestLoop', **loop),
         test_evaluator=dict(type='TextVideoRetrievalMetric'),
         val_dataloader=dataloader, val_cfg=dict(type='RetrievalValLoop', **loop),
