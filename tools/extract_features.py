@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 import mmdret
 from mmdret.datasets.transforms import VideoDecodeError
 from mmdret.registry import DATASETS, MODELS
-from mmdret.utils import register_all_modules, setup_cpu_distributed, shutdown_distributed
+from mmdret.utils import owned_process_group, register_all_modules, setup_cpu_distributed
 from mmdret.utils.distributed import gather_indexed
 from mmdret.utils.feature_cache import CACHE_FORMAT, CACHE_FORMAT_VERSION, encoder_fingerprint
 
@@ -289,9 +289,9 @@ def main(argv=None):
         print_log(f'encoder fingerprint {fingerprint["fingerprint"]}', logger='current')
     for split in splits:
         extract_split(cfg, args, model, fingerprint, split, outputs[split])
-    shutdown_distributed()
     return outputs
 
 
 if __name__ == '__main__':
-    main()
+    with owned_process_group():
+        main()

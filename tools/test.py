@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 import mmdret  # noqa: F401
 from mmdret.registry import RUNNERS
-from mmdret.utils import setup_cpu_distributed, shutdown_distributed
+from mmdret.utils import owned_process_group, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -51,9 +51,9 @@ def main(argv=None):
     if args.out_metrics and is_main_process():
         with open(args.out_metrics, 'w') as file:
             json.dump(metrics, file, indent=2)
-    shutdown_distributed()
     return metrics
 
 
 if __name__ == '__main__':
-    main()
+    with owned_process_group():
+        main()

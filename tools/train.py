@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 
 import mmdret  # noqa: F401  (applies the upstream fixes, fills the registries)
 from mmdret.registry import RUNNERS
-from mmdret.utils import setup_cpu_distributed, shutdown_distributed
+from mmdret.utils import owned_process_group, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -70,9 +70,9 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
-    shutdown_distributed()
     return runner
 
 
 if __name__ == '__main__':
-    main()
+    with owned_process_group():
+        main()

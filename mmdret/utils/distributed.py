@@ -1,4 +1,6 @@
 """Cross-rank gathering for contrastive losses and sharded evaluation."""
+from contextlib import contextmanager
+
 import torch
 import torch.distributed as torch_dist
 from mmengine.dist import all_gather_object, get_rank, get_world_size
@@ -78,12 +80,18 @@ def first_occurrence(indices):
     return unique, first
 
 
-def shutdown_distributed():
-    """Destroy the default process group, if any, once a tool's work is done.
 
-    Left to interpreter exit, gloo's worker threads can be destroyed while still joinable and
-    abort a rank after a successful run ("terminate called without an active exception").
+@contextmanager
+def owned_process_group():
+    """Destroy, when the block ends normally, a default process group created inside it.
+
+    The tools wrap their ``main()`` in it: left to interpreter exit, gloo's worker threads can
+    be destroyed while still joinable and abort a rank after a successful run ("terminate
+    called without an active exception"). A group that existed before the block (a caller
+    running several tools in one process) is left alone.
     """
-    if torch_dist.is_available() and torch_dist.is_initialized():
+    existed = torch_dist.is_available() and torch_dist.is_initialized()
+    yield
+    if not existed and torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()

@@ -1,7 +1,11 @@
 """Single-process behaviour of the gathering helpers (multi-process runs live elsewhere)."""
-import torch
+import datetime
 
-from mmdret.utils.distributed import first_occurrence, gather_indexed, gather_with_grad
+import torch
+import torch.distributed as dist
+
+from mmdret.utils.distributed import (first_occurrence, gather_indexed, gather_with_grad,
+                                      owned_process_group)
 
 
 def test_first_occurrence_sorted_unique_and_first_positions():
@@ -51,3 +55,23 @@ def test_gather_with_grad_is_identity_in_one_process():
     assert y is x
     (y * torch.arange(3.0)).sum().backward()
     assert torch.equal(x.grad, torch.arange(3.0).expand(4, 3))
+
+
+def init_single_process_group(rendezvous_file):
+    dist.init_process_group('gloo', init_method=f'file://{rendezvous_file}', rank=0,
+                            world_size=1, timeout=datetime.timedelta(seconds=30))
+
+
+def test_owned_process_group_destroys_only_the_group_it_saw_created(tmp_path):
+    with owned_process_group():
+        init_single_process_group(tmp_path / 'a')  # what the Runner does inside main()
+        assert dist.is_initialized()
+    assert not dist.is_initialized()
+
+    init_single_process_group(tmp_path / 'b')  # a caller's group, e.g. several tools per process
+    try:
+        with owned_process_group():
+            pass
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
