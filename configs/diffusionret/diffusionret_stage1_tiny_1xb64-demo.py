@@ -16,7 +16,7 @@ model = dict(
         arch='tiny-128', pretrained=None, freeze_patch_embed=False, temporal_layers=1,
         temporal_heads=2,
         # From-scratch ViTs do not learn motion from per-frame features in minutes; this
-        # demo-only stem shows the patch embedding a later-frame difference (docs/demo.md).
+        # demo-only stem shows the patch embedding a later-frame difference (README: The demo).
         motion_stem_offset=2),
     similarity_head=dict(embed_dim=128, hidden_dim=256))
 

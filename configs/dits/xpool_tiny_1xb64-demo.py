@@ -16,7 +16,7 @@ model = dict(
         type='CLIPTextFrameEncoder', arch='tiny-128', pretrained=None,
         # X-Pool fine-tunes the whole CLIP and has no temporal transformer.
         freeze_patch_embed=False, temporal_layers=0, temporal_heads=2,
-        # Demo-only motion stem (see the DiffusionRet demo config / docs/demo.md).
+        # Demo-only motion stem (see the DiffusionRet demo config and the README).
         motion_stem_offset=2),
     pooling=dict(type='XPoolFramePooling', embed_dim=embed_dim, num_heads=1, dropout=0.3),
     contrastive_loss=dict(type='SymmetricInfoNCELoss'),

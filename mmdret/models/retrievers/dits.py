@@ -183,7 +183,8 @@ class DITS(XPool):
         return self.aligner.sample(text, cond=cond, noise=noise.transpose(0, 1))
 
     def reverse_gap_chain(self, text, noise):
-        """δ₀ of the vanilla variant: DDPM from δ_T = ``noise[:, 0]``, step noise ``noise[:, i]``."""
+        """δ₀ of the vanilla variant: DDPM from δ_T = ``noise[:, 0]``, then step noise
+        ``noise[:, i]``."""
         scheduler = self.vanilla_scheduler
         delta = noise[:, 0]
         for i, t in enumerate(scheduler.timesteps):
