@@ -1,45 +1,17 @@
 # Charades (as in DITS / X-CoT): Charades_v1_{train,test}.csv, one script per video, .mp4.
+_base_ = './video_retrieval.py'
+
 dataset_type = 'CharadesRetrievalDataset'
 data_root = 'data/charades'
-max_words = 32
-max_frames = 12
-sample_fps = 1
-image_size = 224
-
-train_pipeline = [
-    dict(type='LoadVideoFrames', max_frames=max_frames, sample_fps=sample_fps),
-    dict(type='Resize', scale=(-1, image_size), keep_ratio=True, interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=image_size),
-    dict(type='TokenizeCaptions', max_words=max_words),
-    dict(type='PackRetrievalInputs', max_frames=max_frames),
-]
-test_pipeline = train_pipeline  # the official loader never augments
 
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='annotations/Charades_v1_train.csv',
-        data_prefix=dict(video='videos'),
-        pipeline=train_pipeline))
+        ann_file='annotations/Charades_v1_train.csv'))
 val_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='annotations/Charades_v1_test.csv',
-        data_prefix=dict(video='videos'),
-        pipeline=test_pipeline,
-        test_mode=True))
+        ann_file='annotations/Charades_v1_test.csv'))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(type='TextVideoRetrievalMetric')
-test_evaluator = val_evaluator

@@ -1,48 +1,20 @@
 # MSVD: 1,200 training videos (every caption a pair), 670 test videos with all their captions
 # (multi-caption evaluation). CLIP4Clip files: {train,test}_list.txt + raw-captions.pkl, .avi.
+_base_ = './video_retrieval.py'
+
 dataset_type = 'MSVDRetrievalDataset'
 data_root = 'data/msvd'
-max_words = 32
-max_frames = 12
-sample_fps = 1
-image_size = 224
-
-train_pipeline = [
-    dict(type='LoadVideoFrames', max_frames=max_frames, sample_fps=sample_fps),
-    dict(type='Resize', scale=(-1, image_size), keep_ratio=True, interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=image_size),
-    dict(type='TokenizeCaptions', max_words=max_words),
-    dict(type='PackRetrievalInputs', max_frames=max_frames),
-]
-test_pipeline = train_pipeline  # the official loader never augments
 
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/train_list.txt',
-        captions_file='annotations/raw-captions.pkl',
-        data_prefix=dict(video='videos'),
-        pipeline=train_pipeline))
+        captions_file='annotations/raw-captions.pkl'))
 val_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/test_list.txt',
-        captions_file='annotations/raw-captions.pkl',
-        data_prefix=dict(video='videos'),
-        pipeline=test_pipeline,
-        test_mode=True))
+        captions_file='annotations/raw-captions.pkl'))
 test_dataloader = val_dataloader  # the official code validates on the test split
-
-val_evaluator = dict(type='TextVideoRetrievalMetric')
-test_evaluator = val_evaluator
