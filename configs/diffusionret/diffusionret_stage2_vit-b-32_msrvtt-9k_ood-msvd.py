@@ -4,15 +4,6 @@
 # Use with tools/test.py and the MSRVTT stage-2 checkpoint.
 _base_ = './diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py'
 
-ood_max_words = 32
-ood_max_frames = 12
-ood_test_pipeline = [
-    dict(type='LoadVideoFrames', max_frames=ood_max_frames, sample_fps=1),
-    dict(type='Resize', scale=(-1, 224), keep_ratio=True, interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='TokenizeCaptions', max_words=ood_max_words),
-    dict(type='PackRetrievalInputs', max_frames=ood_max_frames),
-]
 val_dataloader = dict(
     dataset=dict(_delete_=True,
                  type='MSVDRetrievalDataset',
@@ -20,6 +11,6 @@ val_dataloader = dict(
                  ann_file='annotations/test_list.txt',
                  captions_file='annotations/raw-captions.pkl',
                  data_prefix=dict(video='videos'),
-                 pipeline=ood_test_pipeline,
+                 pipeline={{_base_.clip_pipeline}},
                  test_mode=True))
 test_dataloader = val_dataloader

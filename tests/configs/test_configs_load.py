@@ -16,7 +16,8 @@ DATASET_NAMES = ('lsmdc', 'msvd', 'activitynet', 'didemo', 'vatex', 'charades')
 PARAGRAPH = ('activitynet', 'didemo')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Loader layouts shared by the dataset bases, which add the dataset type and files.
-LAYOUT_BASES = ('_base_/datasets/video_retrieval.py', '_base_/datasets/paragraph_retrieval.py')
+LAYOUT_BASES = ('_base_/datasets/video_retrieval.py', '_base_/datasets/paragraph_retrieval.py',
+                '_base_/datasets/retrieval_pipelines.py', '_base_/models/diffusionret_reranker.py')
 
 
 def load(name):

@@ -1,18 +1,11 @@
 # What every retrieval dataset base shares: the official loaders' input setting (32 words,
 # 12 frames at 1 fps, 224 px, no augmentation) and the loaders. A dataset base sets
 # dataset_type, data_root and its annotation files in train_dataloader / val_dataloader.
-max_words = 32
-max_frames = 12
-sample_fps = 1
-image_size = 224
+_base_ = './retrieval_pipelines.py'
 
-train_pipeline = [
-    dict(type='LoadVideoFrames', max_frames=max_frames, sample_fps=sample_fps),
-    dict(type='Resize', scale=(-1, image_size), keep_ratio=True, interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=image_size),
-    dict(type='TokenizeCaptions', max_words=max_words),
-    dict(type='PackRetrievalInputs', max_frames=max_frames),
-]
+max_words = {{_base_.clip_words}}
+max_frames = {{_base_.clip_frames}}
+train_pipeline = {{_base_.clip_pipeline}}
 test_pipeline = train_pipeline  # the official loaders never augment
 
 train_dataloader = dict(
