@@ -1,21 +1,27 @@
 import torch
-from mmengine.model import BaseModel
+import torch.nn.functional as F
 
 from mmdret.registry import MODELS
-from mmdret.utils.scope import in_mmdret_scope
 from mmdret.utils.distributed import all_gather_concat, gather_with_grad
+from mmdret.utils.scope import in_mmdret_scope
+from .base_retriever import BaseRetriever, flat_meta
 
 
-def flat_meta(data_samples, key):
-    values = []
-    for sample in data_samples:
-        value = sample.metainfo[key]
-        values.extend(value if isinstance(value, (list, tuple)) else [value])
-    return torch.tensor(values, dtype=torch.long)
+def pooled_embedding(features, weights):
+    """One vector per item, ``sum_i w_i x_i / |x_i|``: (N, L, D) token or frame features and
+    their (N, L) WTI weights -> (N, D), L2-normalised.
+
+    Before normalisation, the inner product of a text's and a video's pooled embedding is a
+    weighted mean of their token-frame cosines, which never exceeds the weighted maxima the WTI
+    similarity sums: a lower bound of the stage-1 similarity, computable with one matrix
+    product (or an index).
+    """
+    pooled = torch.einsum('nl,nld->nd', weights.float(), F.normalize(features.float(), dim=-1))
+    return F.normalize(pooled, dim=-1)
 
 
 @MODELS.register_module()
-class DiffusionRet(BaseModel):
+class DiffusionRet(BaseRetriever):
     """DiffusionRet (ICCV 2023): generative text-video retrieval on a discriminative encoder.
 
     Stage 1 (``reranker=None``): a CLIP text-frame encoder with token-wise similarity trained by
@@ -24,9 +30,10 @@ class DiffusionRet(BaseModel):
     stage-1 similarity with each query's top-k candidates re-scored from the generated
     distribution.
 
-    Retrieval interface used by :class:`mmdret.engine.RetrievalTestLoop` and the inferencer:
-    :meth:`extract_feat` turns a batch into per-text and per-video features, :meth:`score`
-    scores a chunk of queries against all candidates of the other modality.
+    Implements :class:`BaseRetriever`: text features are the prepared tokens (``tokens``,
+    ``token_mask``, ``token_weights``) and the EOT feature ``eot``; video features the prepared
+    frames (``frames``, ``frame_mask``, ``frame_weights``); :meth:`embed` is the WTI-weighted
+    mean of normalised tokens / frames (:func:`pooled_embedding`).
 
     Args:
         encoder (dict): the text-frame encoder, e.g. ``CLIPTextFrameEncoder``.
@@ -70,25 +77,34 @@ class DiffusionRet(BaseModel):
         ``video_frames``, ``video_mask``, from ``CachedFeatureDataset``), which are returned as
         they are: stage 2 freezes the encoder, so both give the same features.
         """
-        if 'video_frames' in inputs:
-            return inputs['text_tokens'], inputs['text_eot'], inputs['video_frames']
-        tokens, eot = self.encoder.encode_text(inputs['text'], inputs['text_mask'])
-        frames = self.encoder.encode_video(inputs['video'], inputs['video_mask'])
-        return tokens, eot, frames
+        return (*self.encode_text(inputs), self.encode_video(inputs))
 
-    def extract_feat(self, inputs, data_samples):
-        """Per-text and per-video features of a batch, with their global indices."""
-        tokens, eot, frames = self.encode(inputs)
-        counts = [len(sample.metainfo['text_idx']) for sample in data_samples]
+    def encode_text(self, inputs):
+        """Token features (Nt, L, D) and EOT features (Nt, D) of the batch's texts."""
+        if 'text_tokens' in inputs:
+            return inputs['text_tokens'], inputs['text_eot']
+        return self.encoder.encode_text(inputs['text'], inputs['text_mask'])
+
+    def encode_video(self, inputs):
+        """Frame features (Nv, T, D) of the batch's videos."""
+        if 'video_frames' in inputs:
+            return inputs['video_frames']
+        return self.encoder.encode_video(inputs['video'], inputs['video_mask'])
+
+    def text_features(self, inputs, index):
+        tokens, eot = self.encode_text(inputs)
         text = self.similarity_head.prepare_text(tokens, inputs['text_mask'])
-        text.update(eot=eot, index=flat_meta(data_samples, 'text_idx'),
-                    video_index=torch.repeat_interleave(flat_meta(data_samples, 'video_idx'),
-                                                        torch.tensor(counts)))
-        video = self.similarity_head.prepare_video(frames, inputs['video_mask'])
-        video.update(index=flat_meta(data_samples, 'video_idx'),
-                     corrupt=torch.tensor([bool(s.metainfo.get('corrupt_video'))
-                                           for s in data_samples]))
-        return dict(text=text, video=video)
+        text['eot'] = eot
+        return text
+
+    def video_features(self, inputs, index):
+        return self.similarity_head.prepare_video(self.encode_video(inputs),
+                                                  inputs['video_mask'])
+
+    def embed(self, modality, features):
+        if modality == 'text':
+            return pooled_embedding(features['tokens'], features['token_weights'])
+        return pooled_embedding(features['frames'], features['frame_weights'])
 
     def score(self, direction, queries, candidates):
         """Scores (Q, C) of a chunk of queries against all candidates.
@@ -148,13 +164,3 @@ class DiffusionRet(BaseModel):
         losses = self.reranker.loss_terms(similarity, text, video, query_slice)
         losses['contrastive'] = contrastive  # logged only: nothing behind it trains in stage 2
         return losses
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs, data_samples)
-        raise ValueError(f"{type(self).__name__} supports mode 'loss' and 'tensor'; evaluate "
-                         "with RetrievalValLoop / RetrievalTestLoop (val_cfg / test_cfg), which "
-                         "score each rank's queries against all candidates")
-

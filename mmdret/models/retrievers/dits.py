@@ -193,7 +193,7 @@ class DITS(XPool):
             delta = scheduler.step(eps, t, delta, noise=step_noise).prev_sample
         return delta
 
-    def text_features(self, text, text_index):
+    def describe_text(self, text, text_index):
         noise = self.draw_noise(text.shape[0], text.shape[1], text.device, text_index, 0)
         features = dict(emb=text)
         if self.per_pair:
@@ -202,17 +202,22 @@ class DITS(XPool):
             features['aligned'] = self.align_text(text, noise)
         return features
 
-    def extract_feat(self, inputs, data_samples):
-        features = super().extract_feat(inputs, data_samples)
+    def video_features(self, inputs, index):
+        video = super().video_features(inputs, index)
         if self.per_pair and self.gap_direction == 't-v':
-            video = features['video']
-            video['noise'] = self.draw_noise(video['frames'].shape[0], video['frames'].shape[-1],
-                                             video['frames'].device, video['index'], 1)
-        return features
+            frames = video['frames']
+            video['noise'] = self.draw_noise(frames.shape[0], frames.shape[-1], frames.device,
+                                             index, 1)
+        return video
+
+    def embed(self, modality, features):
+        if modality == 'text' and 'aligned' in features:
+            return F.normalize(features['aligned'].float(), dim=-1)
+        return super().embed(modality, features)
 
     def training_features(self, inputs, data_samples):
         text, video = super().training_features(inputs, data_samples)
-        text = self.text_features(text['emb'], None)
+        text = self.describe_text(text['emb'], None)
         if self.per_pair and self.gap_direction == 't-v':
             frames = video['frames']
             video['noise'] = self.draw_noise(frames.shape[0], frames.shape[-1], frames.device)

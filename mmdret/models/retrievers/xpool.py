@@ -1,15 +1,14 @@
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 
 from mmdret.registry import MODELS
-from mmdret.utils.scope import in_mmdret_scope
 from mmdret.utils.distributed import gather_with_grad
-from .diffusion_ret import flat_meta
+from mmdret.utils.scope import in_mmdret_scope
+from .base_retriever import BaseRetriever, masked_mean
 
 
 @MODELS.register_module()
-class XPool(BaseModel):
+class XPool(BaseRetriever):
     """X-Pool (Gorti et al., CVPR 2022): text-conditioned pooling of CLIP frame embeddings.
 
     ``S[k, i] = cos(t_k, pool(t_k, frames_i))`` with ``t_k`` the CLIP EOT text embedding and
@@ -18,9 +17,10 @@ class XPool(BaseModel):
     per-pair similarity, which depends on text k and video i only (the leak-free X-Pool
     protocol of dits.md §5.1, never T-MASS's ``sims[i, :, :, i]``).
 
-    Retrieval interface as :class:`DiffusionRet`: :meth:`extract_feat` gives per-text features
-    (``emb``, ``index``, ``video_index``) and per-video features (``frames``, ``frame_mask``,
-    ``index``, ``corrupt``); :meth:`score` scores a chunk of queries against all candidates.
+    Implements :class:`BaseRetriever`: per-text features ``emb`` (plus what
+    :meth:`describe_text` adds), per-video features ``frames`` and ``frame_mask``;
+    :meth:`embed` is the text embedding and the mean of the valid frames (the pooling needs a
+    text, so a text-independent video vector is the unconditioned mean).
 
     Args:
         encoder (dict): a ``CLIPTextFrameEncoder``; only its CLIP is used (EOT text feature and
@@ -64,25 +64,22 @@ class XPool(BaseModel):
         frames = self.encoder.encode_frames(inputs['video'])
         return text.float(), frames
 
-    def text_features(self, text, data_samples):
-        """Per-text features beyond the embedding; DITS adds the aligned embedding."""
+    def describe_text(self, text, text_index):
+        """Per-text features from (Nt, D) embeddings; DITS adds the aligned embedding."""
         return dict(emb=text)
 
-    def extract_feat(self, inputs, data_samples):
-        """Per-text and per-video features of a batch, with their global indices."""
-        text, frames = self.encode(inputs)
-        counts = [len(sample.metainfo['text_idx']) for sample in data_samples]
-        text_index = flat_meta(data_samples, 'text_idx')
-        features = dict(text=self.text_features(text, text_index.to(text.device)),
-                        video=dict(frames=frames, frame_mask=inputs['video_mask']))
-        features['text'].update(
-            index=text_index,
-            video_index=torch.repeat_interleave(flat_meta(data_samples, 'video_idx'),
-                                                torch.tensor(counts)))
-        features['video'].update(
-            index=flat_meta(data_samples, 'video_idx'),
-            corrupt=torch.tensor([bool(s.metainfo.get('corrupt_video')) for s in data_samples]))
-        return features
+    def text_features(self, inputs, index):
+        _, text = self.encoder.encode_text(inputs['text'], inputs['text_mask'])
+        return self.describe_text(text.float(), index.to(text.device))
+
+    def video_features(self, inputs, index):
+        return dict(frames=self.encoder.encode_frames(inputs['video']),
+                    frame_mask=inputs['video_mask'])
+
+    def embed(self, modality, features):
+        if modality == 'text':
+            return F.normalize(features['emb'].float(), dim=-1)
+        return F.normalize(masked_mean(features['frames'].float(), features['frame_mask']), dim=-1)
 
     # -- similarity ----------------------------------------------------------------------------
     def pair_similarity(self, text, pooled, text_slice, video):
@@ -137,11 +134,3 @@ class XPool(BaseModel):
         logit_scale = self.logit_scale()
         return dict(loss_contrastive=self.contrastive_loss(similarity, logit_scale),
                     logit_scale=logit_scale.detach())
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs, data_samples)
-        raise ValueError(f"{type(self).__name__} supports mode 'loss' and 'tensor'; evaluate "
-                         "with RetrievalValLoop / RetrievalTestLoop")
