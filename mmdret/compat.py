@@ -1,48 +1,21 @@
 """Fixes for three upstream breakages every user of this stack hits; applied on ``import mmdret``.
 
 1. mmengine 0.10.7 ``resume`` / ``load_from`` under torch>=2.6 (``weights_only=True`` by default)
-   fails with ``Unsupported global: ... HistoryBuffer`` (open-mmlab/mmengine#1655). We allow-list
-   exactly the globals mmengine checkpoints contain instead of disabling weights-only loading.
+   fails with ``Unsupported global: ... HistoryBuffer`` (open-mmlab/mmengine#1655). Not patched
+   here: :class:`mmdret.engine.runner.SafeLoadRunner` admits exactly the globals mmengine
+   checkpoints contain, only while it loads one (:mod:`mmdret.utils.safe_load`).
 2. The mmaction2 1.2.0 wheel lacks ``mmaction.models.localizers.drn`` (open-mmlab/mmaction2#2714),
-   so ``import mmaction.models`` fails. A guarded stub module stands in for it.
+   so ``import mmaction.models`` fails. A last-resort import finder supplies a stub module for it,
+   only when that import happens and only when the real module is not found.
 3. mmaction2's ``CLIPSimilarity`` / ``CLIPTokenize`` import OpenAI's git-only ``clip`` package; the
    PyPI ``clip`` is unrelated. mmdret builds on open_clip instead and never imports ``clip``
    (nothing to patch; :func:`openai_clip_available` tells whether mmaction's own classes can work).
 """
-import builtins
+import importlib.abc
 import importlib.util
 import sys
-import types
-
-import numpy as np
-import torch
 
 DRN_MODULE = 'mmaction.models.localizers.drn'
-
-
-def mmengine_checkpoint_safe_globals():
-    """The non-tensor globals found in mmengine checkpoints (message hub, numpy scalars/arrays)."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    dtype_classes = [getattr(np.dtypes, name) for name in dir(np.dtypes)
-                     if name.endswith('DType')]
-    numpy_core = getattr(np, '_core', None) or np.core
-    return [HistoryBuffer, np.ndarray, np.dtype, numpy_core.multiarray._reconstruct,
-            numpy_core.multiarray.scalar,
-            builtins.getattr, *dtype_classes]
-
-
-def allow_mmengine_checkpoint_globals():
-    torch.serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
-
-
-def drn_is_missing():
-    if isinstance(sys.modules.get(DRN_MODULE + '.drn'), types.ModuleType) and getattr(
-            sys.modules[DRN_MODULE + '.drn'], 'DRN', None) is _MissingDRN:
-        return True
-    try:
-        return importlib.util.find_spec(DRN_MODULE) is None
-    except (ModuleNotFoundError, ValueError):
-        return True
 
 
 class _MissingDRN:
@@ -53,16 +26,36 @@ class _MissingDRN:
                           'install mmaction2 from source to use it.')
 
 
+class _DRNStubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers for ``drn`` / ``drn.drn`` with modules whose ``DRN`` is :class:`_MissingDRN`.
+
+    It sits last on ``sys.meta_path``, so it is asked only after the regular finders found no
+    such module (a source install of mmaction2 keeps its real DRN), and it costs nothing until
+    something imports ``mmaction.models``.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in (DRN_MODULE, DRN_MODULE + '.drn'):
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=fullname == DRN_MODULE)
+
+    def create_module(self, spec):
+        return None  # the default module object
+
+    def exec_module(self, module):
+        module.DRN = _MissingDRN
+
+
+def drn_stub_in_use():
+    """Whether the imported ``mmaction.models.localizers.drn.drn`` is the stub."""
+    module = sys.modules.get(DRN_MODULE + '.drn')
+    return getattr(module, 'DRN', None) is _MissingDRN
+
+
 def install_drn_stub():
-    """Register stub ``drn`` / ``drn.drn`` modules so ``mmaction.models.localizers`` imports."""
-    if DRN_MODULE in sys.modules or not drn_is_missing():
-        return
-    package = types.ModuleType(DRN_MODULE)
-    package.__path__ = []
-    module = types.ModuleType(DRN_MODULE + '.drn')
-    module.DRN = package.DRN = _MissingDRN
-    sys.modules[DRN_MODULE] = package
-    sys.modules[DRN_MODULE + '.drn'] = module
+    """Append the stub finder to ``sys.meta_path`` (once): ``import mmaction.models`` then works."""
+    if not any(isinstance(finder, _DRNStubFinder) for finder in sys.meta_path):
+        sys.meta_path.append(_DRNStubFinder())
 
 
 def openai_clip_available():
@@ -77,5 +70,4 @@ def openai_clip_available():
 
 
 def apply():
-    allow_mmengine_checkpoint_globals()
     install_drn_stub()

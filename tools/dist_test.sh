@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args]
+# torchrun with NUM_PROCS processes on this machine (gloo without CUDA). Several machines: the
+# same command on each, with NNODES (machines), NODE_RANK (0 .. NNODES-1), MASTER_ADDR (the
+# NODE_RANK=0 machine's address) and PORT, as in tools/dist_train.sh.
 set -euo pipefail
 CONFIG=$1
 CHECKPOINT=$2

@@ -53,15 +53,23 @@ from torch.utils.data import Dataset
 
 import mmdret
 from mmdret.datasets.transforms import VideoDecodeError
+from mmdret.evaluation.functional import extract_features
+from mmdret.models.retrievers import DiffusionRet
 from mmdret.registry import DATASETS, MODELS
 from mmdret.utils import owned_process_group, register_all_modules, setup_cpu_distributed
 from mmdret.utils.distributed import gather_indexed
 from mmdret.utils.feature_cache import CACHE_FORMAT, CACHE_FORMAT_VERSION, encoder_fingerprint
+from mmdret.utils.safe_load import checkpoint_safe_globals, naming_refused_file
 
 SPLITS = dict(train='train_dataloader', val='val_dataloader', test='test_dataloader')
 
 
 def parse_args(argv=None):
+    """The command line.
+
+    Args:
+        argv (list[str], optional): command-line arguments; None reads ``sys.argv``.
+    """
     parser = argparse.ArgumentParser(
         description='Cache frozen stage-1 text/video features for DiffusionRet stage 2')
     parser.add_argument('config', help='config whose model.encoder and dataloaders are used')
@@ -87,6 +95,12 @@ def parse_args(argv=None):
 
 
 def output_paths(out, splits):
+    """The output file of each split.
+
+    Args:
+        out (str): the ``--out`` value.
+        splits (list[str]): the splits to encode.
+    """
     if '{split}' in out:
         return {split: out.format(split=split) for split in splits}
     if len(splits) == 1:
@@ -103,6 +117,9 @@ class PerVideoView(Dataset):
     text_idx}`` per video, captions in ``text_idx`` order. Decode failures follow the dataset's
     ``corrupt_video_policy`` except that a video is never dropped: ``'raise'`` raises, anything
     else keeps it masked (``video_decode_failed``), so the cache covers the whole split.
+
+    Args:
+        dataset (BaseRetrievalDataset): the split's dataset, fully initialised.
     """
 
     def __init__(self, dataset):
@@ -146,8 +163,14 @@ class PerVideoView(Dataset):
 
 
 def load_encoder_weights(model, checkpoint):
-    """Load ``checkpoint`` into ``model``; every encoder weight must come from it."""
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    """Load ``checkpoint`` into ``model``; every encoder weight must come from it.
+
+    Args:
+        model (DiffusionRet): the model of the config.
+        checkpoint (str): checkpoint file.
+    """
+    with naming_refused_file(checkpoint), checkpoint_safe_globals():
+        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
     if not isinstance(state_dict, dict):
         raise ValueError(f'{checkpoint}: expected a checkpoint dict with a state_dict')
@@ -161,6 +184,16 @@ def load_encoder_weights(model, checkpoint):
 
 
 def build_model(cfg, checkpoint):
+    """The config's DiffusionRet with the checkpoint's encoder, in eval mode.
+
+    Args:
+        cfg (Config): the config.
+        checkpoint (str): checkpoint file.
+    """
+    model_class = MODELS.get(cfg.model.type)
+    if not (isinstance(model_class, type) and issubclass(model_class, DiffusionRet)):
+        raise TypeError(f'{cfg.filename}: model.type is {cfg.model.type!r}; feature caches hold '
+                        'the frozen stage-1 features of a DiffusionRet model')
     model = MODELS.build(cfg.model)
     load_encoder_weights(model, checkpoint)
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() \
@@ -169,6 +202,13 @@ def build_model(cfg, checkpoint):
 
 
 def build_loader(cfg, split, args):
+    """The split's dataset, its per-video view and a deterministic dataloader over it.
+
+    Args:
+        cfg (Config): the config.
+        split (str): a key of :data:`SPLITS`.
+        args (Namespace): the parsed command line (batch size, workers).
+    """
     key = SPLITS[split]
     if cfg.get(key) is None:
         raise ValueError(f'{cfg.filename}: no {key} for --split {split}')
@@ -189,35 +229,46 @@ def build_loader(cfg, split, args):
     return dataset, view, loader
 
 
+# What a cache keeps of the retriever contract's features (``BaseRetriever.extract_feat``).
+CACHED_TEXT_FEATURES = ('tokens', 'token_mask', 'eot', 'video_index', 'index')
+CACHED_VIDEO_FEATURES = ('frames', 'frame_mask', 'corrupt', 'index')
+
+
 def local_features(model, loader, dtype):
-    """Encode this rank's shard: per-text and per-video features with their global indices."""
-    texts, videos = [], []
+    """Encode this rank's shard through the retriever contract
+    (:func:`~mmdret.evaluation.functional.extract_features`) and keep what the cache stores.
+
+    Args:
+        model (DiffusionRet): the model in eval mode.
+        loader (DataLoader): this rank's batches of :class:`PerVideoView` items.
+        dtype (torch.dtype): dtype of the stored float features.
+
+    Returns:
+        list[dict]: per-text and per-video CPU features with their global ``index``.
+    """
     progress = ProgressBar(len(loader)) if is_main_process() else None
-    with torch.no_grad():
-        for data_batch in loader:
-            data = model.data_preprocessor(data_batch, False)
-            inputs, samples = data['inputs'], data['data_samples']
-            tokens, eot, frames = model.encode(inputs)
-            counts = torch.tensor([len(s.metainfo['text_idx']) for s in samples])
-            video_idx = torch.tensor([s.metainfo['video_idx'] for s in samples])
-            texts.append(dict(
-                tokens=tokens.to(dtype).cpu(), token_mask=inputs['text_mask'].cpu(),
-                eot=eot.to(dtype).cpu(), video_index=video_idx.repeat_interleave(counts),
-                index=torch.tensor([i for s in samples for i in s.metainfo['text_idx']])))
-            videos.append(dict(
-                frames=frames.to(dtype).cpu(), frame_mask=inputs['video_mask'].cpu(),
-                corrupt=torch.tensor([bool(s.metainfo.get('corrupt_video')) for s in samples]),
-                index=video_idx))
-            if progress is not None:
-                progress.update()
+
+    def on_batch(stage, batch_idx, data_batch):
+        if stage == 'after' and progress is not None:
+            progress.update()
+
+    features = extract_features(model, loader, on_batch=on_batch)
     if progress is not None:
         print()
-    return [{key: torch.cat([part[key] for part in parts]) for key in parts[0]}
-            for parts in (texts, videos)]
+    return [{key: (value.to(dtype) if value.is_floating_point() else value).cpu()
+             for key, value in features[modality].items() if key in keys}
+            for modality, keys in (('text', CACHED_TEXT_FEATURES),
+                                   ('video', CACHED_VIDEO_FEATURES))]
 
 
 def gather_all(features, total, what):
-    """Features of all ranks in global index order (sampler padding dropped)."""
+    """Features of all ranks in global index order (sampler padding dropped).
+
+    Args:
+        features (dict): this rank's features with their ``index``.
+        total (int): items of the split.
+        what (str): name of the items, for the error.
+    """
     indices = features.pop('index')
     gathered, indices = gather_indexed(features, indices)
     if not torch.equal(indices, torch.arange(total)):
@@ -228,6 +279,16 @@ def gather_all(features, total, what):
 
 
 def extract_split(cfg, args, model, fingerprint, split, out_file):
+    """Encode one split and (rank 0) write its cache file.
+
+    Args:
+        cfg (Config): the config.
+        args (Namespace): the parsed command line.
+        model (DiffusionRet): the model.
+        fingerprint (dict): the encoder fingerprint (:func:`encoder_fingerprint`).
+        split (str): a key of :data:`SPLITS`.
+        out_file (str): the cache file.
+    """
     dataset, view, loader = build_loader(cfg, split, args)
     num_videos = len(view)
     num_texts = sum(len(video['texts']) for video in view.videos)
@@ -269,6 +330,11 @@ def extract_split(cfg, args, model, fingerprint, split, out_file):
 
 
 def main(argv=None):
+    """Write the feature caches; returns the output file of each split.
+
+    Args:
+        argv (list[str], optional): command-line arguments; None reads ``sys.argv``.
+    """
     args = parse_args(argv)
     register_all_modules()
     cfg = Config.fromfile(args.config)

@@ -37,12 +37,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-dir', default='data/demo_msrvtt')
+    parser.add_argument('--seed', type=int, default=None,
+                        help="training seed of both stages (default: the configs' seed, 0)")
     args = parser.parse_args(argv)
     work = Path(args.work_dir)
     stage1_dir, stage2_dir = work / 'stage1', work / 'stage2'
     data = [f'train_dataloader.dataset.data_root={args.data_dir}',
             f'val_dataloader.dataset.data_root={args.data_dir}',
             f'test_dataloader.dataset.data_root={args.data_dir}']
+    seed = [] if args.seed is None else [f'randomness.seed={args.seed}']
     started = time.time()
     timings = {
         'data': run('generate data', ['tools/data/make_demo_dataset.py', '--out-dir',
@@ -50,7 +53,7 @@ def main(argv=None):
         # Validation happens once, in the test step below (the demo's val split is its test).
         'stage 1 train': run('train stage 1', ['tools/train.py', STAGE1, '--work-dir',
                                                str(stage1_dir), '--no-validate',
-                                               '--cfg-options', *data]),
+                                               '--cfg-options', *data, *seed]),
     }
     stage1_ckpt = (stage1_dir / 'last_checkpoint').read_text().strip()
     features = f'{work}/features/stage1_{{split}}.pth'
@@ -62,7 +65,7 @@ def main(argv=None):
              f'test_dataloader.dataset.feature_file={features.format(split="test")}']
     timings['stage 2 train'] = run('train stage 2 (from the feature cache)', [
         'tools/train.py', STAGE2, '--work-dir', str(stage2_dir), '--no-validate',
-        '--cfg-options', f'load_from={stage1_ckpt}', *cache])
+        '--cfg-options', f'load_from={stage1_ckpt}', *cache, *seed])
     stage2_ckpt = (stage2_dir / 'last_checkpoint').read_text().strip()
     results = {}
     for name, config, ckpt, options in (('stage 1', STAGE1, stage1_ckpt, data),

@@ -4,7 +4,6 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import mmdret  # noqa: F401  (applies the upstream fixes, fills the registries)
 from mmdret.registry import RUNNERS
@@ -33,6 +32,8 @@ def parse_args(argv=None):
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        parser.error(f'config: no such file: {args.config}')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -68,7 +69,9 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    # mmengine checkpoints load only under SafeLoadRunner's allow-list (weights-only).
+    cfg.setdefault('runner_type', 'mmdret.SafeLoadRunner')
+    runner = RUNNERS.build(cfg)
     runner.train()
     return runner
 

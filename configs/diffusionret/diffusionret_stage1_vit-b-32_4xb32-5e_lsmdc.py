@@ -1,6 +1,6 @@
 # DiffusionRet stage 1 on LSMDC: the MSRVTT paper recipe (model, optimiser, schedule, 4 GPUs x 32)
 # with the LSMDC data (32 words, 12 frames at 1 fps). The official repo gives no training command for
-# this dataset; these are the CLIP4Clip-family settings (spec diffusionret.md §1).
+# this dataset; these are the CLIP4Clip-family settings.
 _base_ = [
     '../_base_/models/diffusionret_vit-b-32.py',
     '../_base_/datasets/lsmdc.py',

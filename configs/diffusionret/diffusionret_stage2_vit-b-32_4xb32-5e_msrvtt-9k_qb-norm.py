@@ -5,7 +5,7 @@
 # `indices` for a larger bank at proportional cost. With a stage-1 feature cache (see the
 # _feature-cache config) a decode-free bank of all training queries is
 # dict(type='CachedFeatureDataset', feature_file='data/msrvtt/features/stage1_train.pth',
-# test_mode=True). Not part of the DiffusionRet paper protocol (spec §5): report it separately.
+# test_mode=True). Not part of the DiffusionRet paper protocol: report it separately.
 _base_ = './diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py'
 
 query_bank = dict(

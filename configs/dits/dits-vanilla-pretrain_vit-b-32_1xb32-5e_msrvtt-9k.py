@@ -1,7 +1,7 @@
-# DITS ablation (§3.2, Table 3 "pretrain"): the vanilla diffusion on the gap δ = v - t, stage 1
-# of 2. CLIP and the pooling are fixed (from a trained X-Pool); only the DiT (condition c = t)
-# trains, by the L2 ε-regression on δ₀ = pool(t, v) - t with a 10-step DDPM (Eq. 7: σ² = β).
-# Evaluation runs the reverse chain from δ_T ~ N(0, I). Paper MSRVTT R@1: 35.4.
+# DITS ablation (paper Sec. 3.2, Table 3 "pretrain"): the vanilla diffusion on the gap
+# δ = v - t, stage 1 of 2. CLIP and the pooling are fixed (from a trained X-Pool); only the DiT
+# (condition c = t) trains, by the L2 ε-regression on δ₀ = pool(t, v) - t with a 10-step DDPM
+# (Eq. 7: σ² = β). Evaluation runs the reverse chain from δ_T ~ N(0, I). Paper MSRVTT R@1: 35.4.
 _base_ = './dits_vit-b-32_1xb32-5e_msrvtt-9k.py'
 
 model = dict(

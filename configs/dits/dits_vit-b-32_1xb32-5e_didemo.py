@@ -1,4 +1,4 @@
-# DITS on DiDeMo paragraph-to-video, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (dits.md §1.3):
+# DITS on DiDeMo paragraph-to-video, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (paper Sec. 4.1):
 # T-MASS flags --num_frame=12 --raw_video --noclip_lr=1e-5 --transformer_dropout=0.4.
 _base_ = [
     '../_base_/models/dits_vit-b-32.py',

@@ -1,4 +1,4 @@
-# DITS (NeurIPS 2024) on MSR-VTT 9k / 1k-A, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (dits.md §1.3).
+# DITS (NeurIPS 2024) on MSR-VTT 9k / 1k-A, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (paper Sec. 4.1).
 _base_ = [
     '../_base_/models/dits_vit-b-32.py',
     '../_base_/datasets/msrvtt_9k_1ka.py',

@@ -1,4 +1,4 @@
-# DITS on VATEX, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (dits.md §1.3): T-MASS
+# DITS on VATEX, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (paper Sec. 4.1): T-MASS
 # flags --noclip_lr=1e-5 --transformer_dropout=0.3, T' = 10.
 _base_ = [
     '../_base_/models/dits_vit-b-32.py',

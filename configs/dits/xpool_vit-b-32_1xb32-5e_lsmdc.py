@@ -1,5 +1,5 @@
-# X-Pool baseline with the DITS recipe on LSMDC, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (dits.md
-# §1.3): T-MASS flags --noclip_lr=1e-5 --transformer_dropout=0.3.
+# X-Pool baseline with the DITS recipe on LSMDC, CLIP ViT-B/32, 1 GPU x 32, 5 epochs (DITS
+# paper Sec. 4.1): T-MASS flags --noclip_lr=1e-5 --transformer_dropout=0.3.
 _base_ = [
     '../_base_/models/xpool_vit-b-32.py',
     '../_base_/datasets/lsmdc.py',

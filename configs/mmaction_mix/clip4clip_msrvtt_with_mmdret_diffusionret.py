@@ -20,6 +20,9 @@
 _base_ = 'mmaction::retrieval/clip4clip/clip4clip_vit-base-p32-res224-clip-pre_8xb16-u12-5e_msrvtt-9k-rgb.py'  # noqa: E501
 
 custom_imports = dict(imports=['mmdret'], allow_failed_imports=False)
+# mmaction2's tools/train.py builds this runner too: it loads load_from / resume checkpoints
+# weights-only with the exact mmengine allow-list.
+runner_type = 'mmdret.SafeLoadRunner'
 
 clip_weights = None  # e.g. 'checkpoints/ViT-B-32.pt'
 model = dict(

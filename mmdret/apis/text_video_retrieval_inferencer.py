@@ -1,77 +1,51 @@
-"""Search your own video folder with a trained DiffusionRet model.
+"""Search your own videos by a sentence, with any mmdret retriever (DiffusionRet stage 1 or 2,
+X-Pool, DITS, the zero-shot CLIP configs).
 
-Shaped after mmpretrain's ``TextToImageRetrievalInferencer``: the gallery ("prototype") is decoded
-and encoded once with the config's test pipeline, cached to a file and reused; queries are then
-encoded and scored against it::
+An mmengine ``BaseInferencer`` shaped after mmpretrain's ``TextToImageRetrievalInferencer``: the
+gallery ("prototype") is decoded with the config's test pipeline and encoded once through the
+retriever contract (``extract_video_feat``), cached (:class:`VideoGalleryIndex`) and reused;
+queries are encoded with ``extract_text_feat`` and scored with ``score``::
 
     inferencer = TextVideoRetrievalInferencer(
-        'configs/diffusionret/diffusionret_stage1_tiny_1xb64-demo.py', weights='epoch_8.pth',
+        'diffusionret_stage2_tiny_1xb64-demo', weights='epoch_5.pth',
         prototype='my_videos/', prototype_cache='my_videos.gallery.pth')
-    inferencer('a red ball rolls to the left', topk=5)
-    # [{'video': '/abs/my_videos/clip3.mp4', 'score': 0.71, 'rank': 1}, ...]
+    inferencer('a red ball rolls to the left', topk=5, show_dir='sheets/')
+    # [[{'video': '/abs/my_videos/clip3.mp4', 'score': 0.71, 'rank': 1}, ...]]
 """
+import glob
 import hashlib
 import json
+import logging
 import os
 import os.path as osp
+import shutil
+import tempfile
 import warnings
 
 import torch
-import torch.nn.functional as F
 from mmcv.transforms import Compose
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
-from mmengine.logging import print_log
+from mmengine.infer import BaseInferencer
+from mmengine.logging import MMLogger, print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
-from mmengine.utils import ProgressBar
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmengine.structures import BaseDataElement
 
+from mmdret.models.retrievers.base_retriever import BaseRetriever
 from mmdret.registry import DATASETS, INFERENCERS, MODELS
 from mmdret.utils.feature_cache import plain_config, state_dict_sha1
+from mmdret.utils.finite import assert_finite_state_dict
+from mmdret.visualization.search_results import capture_native_stderr
+from .video_gallery_index import (VIDEO_EXTENSIONS, VideoGalleryIndex, list_videos, stable_id,
+                                  stable_video_id)
 
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg', '.gif',
-                    '.flv', '.wmv')
-GALLERY_CACHE_FORMAT = 'mmdret-retrieval-gallery'
-GALLERY_CACHE_VERSION = 1
-# Model parts the gallery features depend on: a stage-1 and a stage-2 model sharing them (stage 2
-# freezes the encoder) share the gallery cache.
-FEATURE_COMPONENTS = ('encoder', 'similarity_head', 'data_preprocessor')
-# Per-video feature keys kept in the gallery (``similarity_head.prepare_video`` output).
-VIDEO_KEYS = ('frames', 'frame_mask', 'frame_weights')
 DUMMY_CAPTION = 'a video'
-COARSE_SCORES = ('similarity', 'embedding')
+COARSE_SCORES = ('score', 'embedding')
 COARSE_BACKENDS = ('auto', 'torch', 'faiss')
-
-
-def file_stat(path):
-    """``(size, mtime_ns)`` of a file: the file part of the gallery fingerprint."""
-    stat = os.stat(path)
-    return int(stat.st_size), int(stat.st_mtime_ns)
-
-
-def list_videos(folder, extensions=VIDEO_EXTENSIONS):
-    """Video files under ``folder`` (recursive), sorted, as absolute paths."""
-    found = []
-    for root, _, names in os.walk(folder):
-        found.extend(osp.join(root, name) for name in names
-                     if name.lower().endswith(extensions))
-    return sorted(osp.abspath(path) for path in found)
-
-
-def _select(features, index):
-    """Rows ``index`` (a LongTensor or slice) of every tensor of a feature dict."""
-    return {key: value[index] for key, value in features.items()}
-
-
-def pooled_embedding(features, weights):
-    """One vector per item, ``sum_i w_i x_i / |x_i|``: (N, L, D) token or frame features and
-    their (N, L) WTI weights -> (N, D).
-
-    The inner product of a text's and a video's pooled embedding is a weighted mean of their
-    token-frame cosines, which never exceeds the weighted maxima the WTI similarity sums: it is
-    a lower bound of the stage-1 similarity, computable with one matrix product (or an index).
-    """
-    return torch.einsum('nl,nld->nd', weights, F.normalize(features, dim=-1))
+CONFIG_ROOT = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+# Per-item bookkeeping of extract_*_feat, rebuilt from the gallery paths (not cached).
+BOOKKEEPING_KEYS = ('index', 'corrupt', 'video_index')
 
 
 def faiss_available():
@@ -82,105 +56,169 @@ def faiss_available():
     return True
 
 
+def resolve_model_config(model):
+    """A :class:`Config` from a config file, a config name under ``configs/`` (the file name
+    without ``.py``, e.g. ``'xpool_tiny_1xb64-demo'``), a Config or a dict."""
+    if isinstance(model, Config):
+        return model
+    if isinstance(model, dict):  # also ConfigDict
+        return Config(model.to_dict() if isinstance(model, ConfigDict) else dict(model))
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f'model must be a config file, a config name or a Config, got '
+                        f'{type(model).__name__}')
+    model = str(model)
+    if osp.isfile(model):
+        return Config.fromfile(model)
+    name = osp.basename(model)[:-3] if model.endswith('.py') else model
+    found = sorted(glob.glob(osp.join(CONFIG_ROOT, '**', f'{name}.py'), recursive=True))
+    found = [path for path in found if f'{os.sep}_base_{os.sep}' not in path]
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f'model {model!r} is neither a config file nor the name of one config under '
+            f'{CONFIG_ROOT} ({"several match: " + ", ".join(found) if found else "none match"})'
+            "; expected e.g. 'configs/dits/xpool_tiny_1xb64-demo.py' or "
+            "'xpool_tiny_1xb64-demo'")
+    return Config.fromfile(found[0])
+
+
+def test_pipeline_config(cfg):
+    """The video pipeline of a config: the test dataset's pipeline when it decodes videos
+    (``LoadVideoFrames``), else ``test_pipeline`` (e.g. a stage-2 config evaluated on cached
+    features)."""
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    for pipeline in (dataset.get('pipeline'), cfg.get('test_pipeline')):
+        if pipeline and any(str(step.get('type', '')).endswith('LoadVideoFrames')
+                            for step in pipeline):
+            return list(pipeline)
+    raise ValueError('the config names no video pipeline (a test_dataloader.dataset.pipeline '
+                     'or test_pipeline with LoadVideoFrames)')
+
+
+def fill_frames(inputs):
+    """Resample a video shorter than the model's frame count to the full count, repeating
+    frames in order (frame ``floor(i * n / T)`` at position ``i``), so no frame is padding.
+
+    A padded frame is a zero vector to the similarity: with the official token-wise
+    similarity a word whose real frame cosines are all negative takes 0 from it, so a short
+    video would outrank longer ones merely because it is short. Repetition makes a short video
+    look like a longer one sampled at a lower frame rate.
+    """
+    mask = inputs['video_mask']
+    count, total = int(mask.sum()), mask.shape[0]
+    if 0 < count < total:
+        order = torch.arange(total) * count // total
+        inputs['video'] = inputs['video'][order]
+        inputs['video_mask'] = torch.ones_like(mask)
+    return inputs
+
+
+def select_rows(features, index):
+    """Rows ``index`` (a LongTensor or slice) of every tensor of a feature dict."""
+    return {key: value[index] for key, value in features.items()}
+
+
+def to_device(features, device):
+    return {key: value.to(device) for key, value in features.items()}
+
+
+def query_samples(sentences):
+    """Data samples numbering each sentence by :func:`stable_id` of its text, so a query's
+    scores (and any noise a model draws for it) do not depend on the other queries."""
+    return [BaseDataElement(metainfo=dict(text_idx=[stable_id(sentence)]))
+            for sentence in sentences]
+
+
 @INFERENCERS.register_module()
-class TextVideoRetrievalInferencer:
-    """Text-to-video search over a folder of videos, with a cached gallery.
+class TextVideoRetrievalInferencer(BaseInferencer):
+    """Text-to-video (and video-to-text) search over a folder of videos, with a cached gallery.
 
-    The gallery is encoded with the config's test pipeline (``test_dataloader.dataset.pipeline``,
-    or ``test_pipeline``), in batches, with a progress bar. Its features are cached in
-    ``prototype_cache`` together with a fingerprint of the model (config and weights of the parts
-    the features depend on) and of each file (path, size, mtime): a later build reuses every
-    unchanged video without decoding it, encodes only new or changed ones and drops deleted
-    ones. A cache written by another model is rebuilt (logged). Partial results are flushed to
-    the cache every ``flush_interval`` encoded videos, so an interrupted build resumes.
+    The model is any :class:`BaseRetriever`; the inferencer uses only its contract
+    (``extract_text_feat``, ``extract_video_feat``, ``score``, ``embed``), so every mmdret
+    retriever searches. The gallery is decoded with the config's test pipeline, encoded in
+    batches of ``gallery_batch_size`` with a progress bar, and cached in ``prototype_cache``
+    (:class:`VideoGalleryIndex`: fingerprinted by the model's config and weights and by each
+    file's size and mtime, incremental, a safe tensors-plus-JSON format). Videos that cannot be
+    decoded are skipped, listed in :attr:`failed_videos` and named in a warning together with
+    what the native decoder printed. Under ``torchrun`` each process encodes a share of the
+    files into one merged gallery.
 
-    Videos that cannot be decoded are skipped: they are listed in :attr:`failed_videos` and a
-    warning names them; the search runs over the others.
+    A video with fewer frames than the pipeline's ``max_frames`` is resampled with repetition
+    to the full count (:func:`fill_frames`), so that padding never scores.
 
     Scoring: with ``shortlist=None`` every query is scored against the whole gallery with
-    ``model.score`` (stage-1 similarity, plus the diffusion re-ranking for a stage-2 model).
-    With ``shortlist=S`` each query first takes its top-``S`` videos by a coarse score, and only
-    these go through ``model.score``. The coarse score is either the stage-1 similarity itself
-    (``coarse_score='similarity'``), computed over the gallery in chunks of
-    ``coarse_chunk_size`` videos (memory bounded): as the re-ranker only re-scores each query's
-    top-k stage-1 candidates, ``S >= reranker.topk`` then gives the exhaustive scores of the
-    shortlisted videos; or (``'embedding'``) the inner product of one pooled vector per text and
-    video (:func:`pooled_embedding`, a lower bound of the stage-1 similarity), cheaper by the
-    number of token-frame pairs, searched in chunks by torch or by an exact FAISS inner-product
-    index (``IndexFlatIP``, ``pip install mmdret[faiss]``): both give the same shortlist.
+    ``model.score``. With ``shortlist=S`` each query first takes its top-``S`` videos by a
+    coarse score and only these go through ``model.score`` (one call over the union of the
+    queries' shortlists). The coarse score is ``'score'``: ``model.score`` over the gallery in
+    chunks of ``coarse_chunk_size`` videos (exact for models whose score of a pair depends on
+    that pair only: DiffusionRet stage 1, X-Pool, DITS), or ``'embedding'``: the inner product
+    of ``model.embed`` vectors, searched in chunks by torch or by an exact FAISS inner-product
+    index (``pip install mmdret[faiss]``) saved next to the gallery cache. No query x gallery
+    matrix is formed by a shortlisted search (memory bounded).
 
-    Attributes set by :meth:`prepare_prototype`: ``gallery_paths`` (list of str),
-    ``failed_videos`` (dict path -> reason), ``num_encoded`` (videos decoded and encoded by the
-    last build), ``num_reused`` (taken from the cache), ``num_dropped`` (cache entries of files
-    that are gone), ``rebuild_reason`` (why a cache was discarded, or None).
+    Attributes set by :meth:`prepare_prototype`: ``gallery_paths``, ``failed_videos`` (dict
+    path -> reason), ``num_encoded``, ``num_reused``, ``num_dropped``, ``rebuild_reason``.
 
     Args:
-        model (str | Config | dict): config file path or config.
-        weights (str, optional): checkpoint file. Defaults to None (config initialisation).
+        model (str | Config | dict): config file, config name under ``configs/``
+            (``'dits_tiny_1xb64-demo'``) or config.
+        weights (str, optional): checkpoint file. Defaults to None (the config's own weights:
+            random, or a pretrained CLIP for the zero-shot configs).
         prototype (str | list[str] | dict, optional): the gallery: a video folder (searched
-            recursively), a list of video files, or a dataset config (its videos' filenames).
-            Defaults to None (call :meth:`prepare_prototype` later).
+            recursively), a list of video files, or a dataset config. Defaults to None (call
+            :meth:`prepare_prototype` later).
         prototype_cache (str, optional): gallery cache file. Defaults to None (no cache).
-        device (str): torch device. Defaults to ``'cpu'``.
-        batch_size (int): videos encoded at once. Defaults to 8.
-        shortlist (int, optional): default coarse shortlist size (see above). Defaults to None.
-        flush_interval (int): encoded videos between cache flushes. Defaults to 64.
-        coarse_chunk_size (int): gallery videos scored at once by the coarse stage (torch).
+        device (str, optional): torch device; None: CUDA when available, else CPU.
+        scope (str): registry scope. Defaults to ``'mmdret'``.
+        show_progress (bool): progress bars. Defaults to True.
+        gallery_batch_size (int): videos encoded at once. Defaults to 8.
+        shortlist (int, optional): default coarse shortlist size. Defaults to None.
+        flush_interval (int): encoded videos between cache writes. Defaults to 64.
+        coarse_chunk_size (int): gallery videos scored at once by the torch coarse search.
             Defaults to 4096.
-        show_progress (bool): show a progress bar while encoding. Defaults to True.
-        coarse_score (str): ``'similarity'`` (the stage-1 similarity) or ``'embedding'``
-            (pooled embeddings), see above. Defaults to ``'similarity'``.
+        coarse_score (str): ``'score'`` or ``'embedding'`` (see above). Defaults to
+            ``'score'``.
         coarse_backend (str): search of the ``'embedding'`` coarse score: ``'torch'``,
-            ``'faiss'`` (needs ``faiss``), or ``'auto'``: FAISS when it is installed and the
-            coarse score is ``'embedding'``, else torch. Defaults to ``'auto'``.
+            ``'faiss'`` or ``'auto'`` (FAISS when installed). Defaults to ``'auto'``.
     """
+
+    preprocess_kwargs = set()
+    forward_kwargs = {'topk', 'shortlist'}
+    visualize_kwargs = {'show_dir', 'html_file', 'show_frames'}
+    postprocess_kwargs = set()
 
     def __init__(self,
                  model,
                  weights=None,
                  prototype=None,
                  prototype_cache=None,
-                 device='cpu',
-                 batch_size=8,
+                 device=None,
+                 scope='mmdret',
+                 show_progress=True,
+                 gallery_batch_size=8,
                  shortlist=None,
                  flush_interval=64,
                  coarse_chunk_size=4096,
-                 show_progress=True,
-                 coarse_score='similarity',
+                 coarse_score='score',
                  coarse_backend='auto'):
-        if isinstance(model, str):
-            cfg = Config.fromfile(model)
-        elif isinstance(model, Config):
-            cfg = model
-        else:
-            cfg = Config(dict(model))
-        self.cfg = cfg
-        init_default_scope(cfg.get('default_scope', 'mmdret'))
+        self.coarse_score, self.coarse_backend = self._check_coarse(coarse_score, coarse_backend)
+        cfg = resolve_model_config(model)
+        init_default_scope(scope)
+        if weights is not None and not osp.isfile(weights):
+            raise FileNotFoundError(f'checkpoint {weights!r} does not exist')
+        if device is None:
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(device)
-        self.model = MODELS.build(cfg.model)
-        if weights is not None:
-            load_checkpoint(self.model, weights, map_location='cpu', logger='current')
-        self.model.to(self.device).eval()
         self.weights = weights
-        self.batch_size = batch_size
+        super().__init__(cfg, weights, str(self.device), scope, show_progress)
+        self.gallery_batch_size = gallery_batch_size
         self.shortlist = shortlist
         self.flush_interval = flush_interval
         self.coarse_chunk_size = coarse_chunk_size
-        self.show_progress = show_progress
-        self.coarse_score, self.coarse_backend = self._check_coarse(coarse_score, coarse_backend)
-        self._coarse_index = None
-
-        pipeline_cfg = self._test_pipeline_cfg(cfg)
-        self.max_words, self.tokenizer = 32, 'ViT-B-32'
-        for step in pipeline_cfg:
-            if str(step.get('type', '')).rsplit('.', 1)[-1] == 'TokenizeCaptions':
-                self.max_words = step.get('max_words', self.max_words)
-                self.tokenizer = step.get('tokenizer', self.tokenizer)
-        self.pipeline_cfg = pipeline_cfg
-        self.pipeline = Compose([dict(step) for step in pipeline_cfg])
         self.model_fingerprint = self._model_fingerprint()
-
+        self._aliases = None
         self.gallery_paths, self.gallery = [], None
+        self.gallery_index = None
+        self._embedding = self._faiss = None
         self.failed_videos = {}
         self.num_encoded = self.num_reused = self.num_dropped = 0
         self.rebuild_reason = None
@@ -199,34 +237,58 @@ class TextVideoRetrievalInferencer:
             return score, 'faiss' if score == 'embedding' and faiss_available() else 'torch'
         if backend == 'faiss':
             if score != 'embedding':
-                raise ValueError("coarse_backend='faiss' searches pooled embeddings: it needs "
+                raise ValueError("coarse_backend='faiss' searches embeddings: it needs "
                                  "coarse_score='embedding'")
             if not faiss_available():
                 raise ImportError("coarse_backend='faiss' needs faiss: pip install "
                                   'mmdret[faiss] (or faiss-cpu / faiss-gpu)')
         return score, backend
 
-    @staticmethod
-    def _test_pipeline_cfg(cfg):
-        if cfg.get('test_pipeline') is not None:
-            return list(cfg.test_pipeline)
-        try:
-            return list(cfg.test_dataloader.dataset.pipeline)
-        except AttributeError as error:
-            raise ValueError('the config names no test pipeline (test_pipeline or '
-                             'test_dataloader.dataset.pipeline)') from error
+    def _init_model(self, cfg, weights, device='cpu'):
+        """Build the retriever; load ``weights`` (refusing non-finite ones) or, without
+        weights, run the config's initialisation as the Runner does."""
+        model = MODELS.build(cfg.model)
+        if not isinstance(model, BaseRetriever):
+            raise TypeError(f'model.type={cfg.model.get("type")!r} is not an mmdret retriever '
+                            '(BaseRetriever): the inferencer needs extract_text_feat, '
+                            'extract_video_feat, score and embed')
+        if weights is not None:
+            checkpoint = _load_checkpoint(weights, map_location='cpu')
+            state_dict = checkpoint.get('state_dict', checkpoint)
+            assert_finite_state_dict(state_dict, weights)
+            try:
+                _load_checkpoint_to_model(model, checkpoint, strict=True)
+            except RuntimeError as error:
+                raise RuntimeError(f'{weights}: the checkpoint does not fit the config\'s model '
+                                   f'({cfg.model.get("type")}): {error}') from error
+        else:
+            logger = MMLogger.get_current_instance()
+            level = logger.level
+            logger.setLevel(logging.WARNING)  # init_weights lists every parameter at INFO
+            try:
+                model.init_weights()
+            finally:
+                logger.setLevel(level)
+        model.cfg = cfg
+        return model.to(device).eval()
+
+    def _init_pipeline(self, cfg):
+        self.pipeline_cfg = test_pipeline_config(cfg)
+        self.max_words, self.tokenizer = 32, 'ViT-B-32'
+        for step in self.pipeline_cfg:
+            if str(step.get('type', '')).rsplit('.', 1)[-1] == 'TokenizeCaptions':
+                self.max_words = step.get('max_words', self.max_words)
+                self.tokenizer = step.get('tokenizer', self.tokenizer)
+        return Compose([dict(step) for step in self.pipeline_cfg])
+
+    def _init_visualizer(self, cfg):
+        return None  # pictures come from mmdret.visualization.search_results
 
     def _model_fingerprint(self):
-        """SHA-1 over the config and weights of the parts the gallery features depend on."""
-        parts = [n for n in FEATURE_COMPONENTS if hasattr(self.model, n)] or ['']
-        config = {name: plain_config(self.cfg.model.get(name)) for name in parts if name}
-        config['pipeline'] = plain_config(self.pipeline_cfg)
-        if parts == ['']:
-            config['model'] = plain_config(self.cfg.model)
+        """SHA-1 over the model config, the video pipeline and the weights."""
+        config = dict(model=plain_config(self.cfg.model), pipeline=plain_config(self.pipeline_cfg))
         digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=repr).encode())
-        for name in parts:
-            digest.update(state_dict_sha1(getattr(self.model, name) if name else self.model)
-                          .encode())
+        digest.update(state_dict_sha1(self.model).encode())
         return digest.hexdigest()
 
     @staticmethod
@@ -259,109 +321,72 @@ class TextVideoRetrievalInferencer:
         return paths
 
     # -- gallery -----------------------------------------------------------------------------
-    def _load_cache(self, cache_file):
-        empty = dict(videos={}, failed={})
-        if not cache_file or not osp.isfile(cache_file):
-            return empty
-        try:
-            cache = torch.load(cache_file, map_location='cpu', weights_only=False)
-        except Exception as error:  # a truncated or foreign file: start over
-            self.rebuild_reason = f'unreadable cache ({type(error).__name__}: {error})'
-        else:
-            if not isinstance(cache, dict) or cache.get('format') != GALLERY_CACHE_FORMAT:
-                self.rebuild_reason = 'not a gallery cache'
-            elif cache.get('version') != GALLERY_CACHE_VERSION:
-                self.rebuild_reason = f'cache format version {cache.get("version")}'
-            elif cache.get('model_fingerprint') != self.model_fingerprint:
-                self.rebuild_reason = ('the cache was written by another model (config or '
-                                       'weights differ)')
-            else:
-                return cache
-        print_log(f'Rebuilding the gallery cache {cache_file!r}: {self.rebuild_reason}',
-                  logger='current', level=30)
-        return empty
-
-    def _save_cache(self, cache_file, videos, failed):
-        if not cache_file:
-            return
-        os.makedirs(osp.dirname(osp.abspath(cache_file)), exist_ok=True)
-        tmp = f'{cache_file}.tmp{os.getpid()}'
-        torch.save(dict(format=GALLERY_CACHE_FORMAT, version=GALLERY_CACHE_VERSION,
-                        model_fingerprint=self.model_fingerprint, videos=videos,
-                        failed=failed), tmp)
-        os.replace(tmp, cache_file)
-
     def prepare_prototype(self, prototype, prototype_cache=None):
-        """Build (or load) the gallery features; see the class docstring for the cache rules."""
+        """Build (or load) the gallery features; see :class:`VideoGalleryIndex`."""
         paths = self.resolve_prototype(prototype)
-        self.rebuild_reason = None
-        cache = self._load_cache(prototype_cache)
-        stats = {path: file_stat(path) for path in paths}
-        videos, failed = {}, {}
-        for path, entry in cache['videos'].items():
-            if stats.get(path) == (entry['size'], entry['mtime_ns']):
-                videos[path] = entry
-        for path, entry in cache['failed'].items():
-            if stats.get(path) == (entry['size'], entry['mtime_ns']):
-                failed[path] = entry
-        self.num_reused = len(videos) + len(failed)
-        self.num_dropped = len((set(cache['videos']) | set(cache['failed'])) - set(stats))
-        todo = [path for path in paths if path not in videos and path not in failed]
-        self.num_encoded = 0
-
-        progress = ProgressBar(len(todo)) if todo and self.show_progress else None
-        since_flush = 0
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start:start + self.batch_size]
-            encoded, errors = self._encode_videos(batch)
-            for path, features in encoded.items():
-                size, mtime_ns = stats[path]
-                videos[path] = dict(size=size, mtime_ns=mtime_ns, features=features)
-            for path, reason in errors.items():
-                size, mtime_ns = stats[path]
-                failed[path] = dict(size=size, mtime_ns=mtime_ns, reason=reason)
-            self.num_encoded += len(batch)
-            since_flush += len(batch)
-            if progress is not None:
-                for _ in batch:
-                    progress.update()
-            if since_flush >= self.flush_interval:
-                self._save_cache(prototype_cache, videos, failed)
-                since_flush = 0
-        if progress is not None:
-            print()
-        if todo or self.num_dropped or self.rebuild_reason or (
-                prototype_cache and not osp.isfile(prototype_cache)):
-            self._save_cache(prototype_cache, videos, failed)
-
-        self.failed_videos = {path: failed[path]['reason'] for path in paths if path in failed}
+        index = VideoGalleryIndex(self.model_fingerprint, prototype_cache, self.flush_interval)
+        features = index.update(paths, self._encode_videos, self.gallery_batch_size,
+                                self.show_progress)
+        self.gallery_index = index
+        self.num_encoded, self.num_reused = index.num_encoded, index.num_reused
+        self.num_dropped, self.rebuild_reason = index.num_dropped, index.rebuild_reason
+        self.failed_videos = index.failed_reasons(paths)
         if self.failed_videos:
-            names = ', '.join(self.failed_videos)
+            details = '; '.join(f'{path}: {reason}' for path, reason in
+                                self.failed_videos.items())
             message = (f'{len(self.failed_videos)} of {len(paths)} videos could not be decoded '
-                       f'and are left out of the gallery: {names}')
+                       f'and are left out of the gallery: {details}')
             print_log(message, logger='current', level=30)
             warnings.warn(message, stacklevel=2)
-        good = [path for path in paths if path in videos]
-        if not good:
+        if not index.paths:
             raise ValueError(f'none of the {len(paths)} prototype videos could be decoded')
-        return self.set_gallery(good, {key: torch.stack([videos[p]['features'][key]
-                                                         for p in good]) for key in VIDEO_KEYS})
+        return self.set_gallery(index.paths, features)
 
     def set_gallery(self, paths, features):
-        """Use precomputed gallery features: ``features`` maps ``frames`` (N, T, D),
-        ``frame_mask`` (N, T) and ``frame_weights`` (N, T) to tensors, row i for ``paths[i]``."""
-        if any(features[key].shape[0] != len(paths) for key in VIDEO_KEYS):
+        """Use precomputed gallery features: ``features`` maps each key of the model's video
+        features to an (N, ...) tensor, row i for ``paths[i]``; kept on the CPU (memory-mapped
+        when they come from a cache) and moved to the device chunk by chunk."""
+        if any(value.shape[0] != len(paths) for value in features.values()):
             raise ValueError(f'features must have one row per path ({len(paths)})')
         self.gallery_paths = list(paths)
-        self.gallery = {key: features[key].to(self.device) for key in VIDEO_KEYS}
-        self.gallery['index'] = torch.arange(len(self.gallery_paths), device=self.device)
-        self._coarse_index = None
+        self.gallery = dict(features)
+        self.gallery['index'] = torch.tensor([stable_video_id(p) for p in paths],
+                                             dtype=torch.long)
+        self.gallery['corrupt'] = torch.zeros(len(paths), dtype=torch.bool)
+        self._embedding = self._faiss = None
         return self.gallery
 
-    # -- encoding ----------------------------------------------------------------------------
-    def _pipeline_item(self, path, idx=0):
-        return self.pipeline(dict(filename=path, video_id=osp.basename(path), video_idx=idx,
-                                  text_idx=[0], texts=[DUMMY_CAPTION]))
+    def _decodable(self, path):
+        """``path``, or a symlink to it with an ASCII name when the name is not valid UTF-8
+        (decoders take UTF-8 file names only)."""
+        try:
+            path.encode('utf-8')
+            return path
+        except UnicodeEncodeError:
+            pass
+        if self._aliases is None:
+            self._aliases = tempfile.mkdtemp(prefix='mmdret-names-')
+        alias = osp.join(self._aliases, f'{stable_video_id(path)}{osp.splitext(path)[1]}'
+                         .encode('ascii', 'replace').decode())
+        if not osp.lexists(alias):
+            os.symlink(os.fsencode(path), os.fsencode(alias))
+        return alias
+
+    def _pipeline_item(self, path):
+        """The packed test-pipeline item of one video; raises with the decoder's own messages
+        (captured from the native stderr) when it cannot be decoded."""
+        try:
+            with capture_native_stderr() as noise:
+                item = self.pipeline(dict(filename=self._decodable(path),
+                                          video_id=osp.basename(path),
+                                          video_idx=stable_video_id(path), text_idx=[0],
+                                          texts=[DUMMY_CAPTION]))
+        except Exception as error:  # VideoDecodeError, or a transform failing on it
+            native = ' '.join(noise.text.split())[:300]
+            raise ValueError(f'{type(error).__name__}: {error}' +
+                             (f' (decoder: {native})' if native else '')) from error
+        fill_frames(item['inputs'])
+        return item
 
     @torch.no_grad()
     def _encode_videos(self, paths):
@@ -371,44 +396,22 @@ class TextVideoRetrievalInferencer:
             try:
                 items.append(self._pipeline_item(path))
                 good.append(path)
-            except Exception as error:  # VideoDecodeError, or a transform failing on it
-                errors[path] = f'{type(error).__name__}: {error}'
+            except ValueError as error:
+                errors[path] = str(error)
         if not items:
             return {}, errors
         data = self.model.data_preprocessor(pseudo_collate(items), False)
-        inputs = data['inputs']
-        frames = self.model.encoder.encode_video(inputs['video'], inputs['video_mask'])
-        video = self.model.similarity_head.prepare_video(frames, inputs['video_mask'])
-        encoded = {path: {key: video[key][i].detach().cpu() for key in VIDEO_KEYS}
+        video = self.model.extract_video_feat(data['inputs'], data['data_samples'])
+        encoded = {path: {key: value[i].detach().cpu() for key, value in video.items()
+                          if key not in BOOKKEEPING_KEYS}
                    for i, path in enumerate(good)}
         return encoded, errors
 
-    @torch.no_grad()
-    def encode_texts(self, texts):
-        """Text features of a list of sentences, with ``index`` 0..N-1."""
-        from mmdret.datasets.transforms.tokenize_captions import tokenize
-        tokens, mask = tokenize(texts, self.max_words, self.tokenizer)
-        tokens, mask = tokens.to(self.device), mask.to(self.device)
-        features, eot = self.model.encoder.encode_text(tokens, mask)
-        text = self.model.similarity_head.prepare_text(features, mask)
-        text.update(eot=eot, index=torch.arange(len(texts), device=self.device))
-        return text
+    def __del__(self):
+        if getattr(self, '_aliases', None):
+            shutil.rmtree(self._aliases, ignore_errors=True)
 
-    def encode_video(self, path):
-        """Features of one video (from the gallery when it is there), with ``index`` 0."""
-        path = osp.abspath(str(path))
-        if path in self.gallery_paths:
-            row = self.gallery_paths.index(path)
-            features = _select(self.gallery, slice(row, row + 1))
-        else:
-            encoded, errors = self._encode_videos([path])
-            if errors:
-                raise ValueError(f'cannot use {path!r}: {errors[path]}')
-            features = {key: value[None].to(self.device) for key, value in encoded[path].items()}
-        features['index'] = torch.zeros(1, dtype=torch.long, device=self.device)
-        return features
-
-    # -- search ------------------------------------------------------------------------------
+    # -- queries -----------------------------------------------------------------------------
     @staticmethod
     def _check_sentences(sentences, what):
         if isinstance(sentences, str):
@@ -425,46 +428,90 @@ class TextVideoRetrievalInferencer:
         if self.gallery is None:
             raise ValueError('no gallery: pass prototype= or call prepare_prototype() first')
 
+    @torch.no_grad()
+    def encode_texts(self, texts):
+        """Text features of a list of sentences through ``extract_text_feat``."""
+        from mmdret.datasets.transforms.tokenize_captions import tokenize
+        tokens, mask = tokenize(texts, self.max_words, self.tokenizer)
+        inputs = dict(text=tokens.to(self.device), text_mask=mask.to(self.device))
+        return self.model.extract_text_feat(inputs, query_samples(texts))
+
+    def encode_video(self, path):
+        """Features of one video (from the gallery when it is there), on the device."""
+        path = osp.abspath(str(path))
+        if path in self.gallery_paths:
+            row = self.gallery_paths.index(path)
+            return to_device(select_rows(self.gallery, slice(row, row + 1)), self.device)
+        encoded, errors = self._encode_videos([path])
+        if errors:
+            raise ValueError(f'cannot use {path!r}: {errors[path]}')
+        features = {key: value[None] for key, value in encoded[path].items()}
+        features.update(index=torch.tensor([stable_video_id(path)]),
+                        corrupt=torch.zeros(1, dtype=torch.bool))
+        return to_device(features, self.device)
+
+    def _inputs_to_list(self, inputs):
+        return self._check_sentences(inputs, 'queries')
+
+    def preprocess(self, inputs, batch_size=1):
+        for start in range(0, len(inputs), batch_size):
+            yield inputs[start:start + batch_size]
+
+    # -- search ------------------------------------------------------------------------------
+    def gallery_embedding(self):
+        """(N, D) ``model.embed('video', ...)`` of the gallery, computed in chunks, once."""
+        if self._embedding is None:
+            parts = []
+            with torch.no_grad():
+                for start in range(0, len(self.gallery_paths), self.coarse_chunk_size):
+                    part = slice(start, start + self.coarse_chunk_size)
+                    chunk = to_device(select_rows(self.gallery, part), self.device)
+                    parts.append(self.model.embed('video', chunk).float().cpu())
+            self._embedding = torch.cat(parts)
+        return self._embedding
+
     def coarse_index(self):
-        """The gallery's pooled embeddings (N, D), or their FAISS index; built once per
-        gallery."""
-        if self._coarse_index is None:
-            embedding = pooled_embedding(self.gallery['frames'], self.gallery['frame_weights'])
-            if self.coarse_backend == 'faiss':
-                import faiss
-                self._coarse_index = faiss.IndexFlatIP(embedding.shape[1])
-                self._coarse_index.add(embedding.float().cpu().contiguous().numpy())
-            else:
-                self._coarse_index = embedding
-        return self._coarse_index
+        """The gallery's FAISS index (``coarse_backend='faiss'``), built once per gallery and
+        saved next to the gallery cache; else the (N, D) embeddings."""
+        if self.coarse_backend != 'faiss':
+            return self.gallery_embedding()
+        if self._faiss is None:
+            index = self.gallery_index
+            if index is None or index.paths != self.gallery_paths:
+                index = VideoGalleryIndex(self.model_fingerprint)  # set_gallery: no cache
+                index.paths = self.gallery_paths
+                index.rows = {path: (0, 0, None) for path in self.gallery_paths}
+            self._faiss = index.faiss_index(self.gallery_embedding)
+        return self._faiss
 
     @torch.no_grad()
     def coarse_topk(self, text, shortlist):
-        """Each query's top-``shortlist`` gallery indices (Q, S) by the coarse score (see the
-        class docstring), best first; torch goes over the gallery in chunks of
-        ``coarse_chunk_size`` videos."""
-        num_queries = text['tokens'].shape[0]
+        """Each query's top-``shortlist`` gallery indices (Q, S) by the coarse score, best
+        first; torch goes over the gallery in chunks of ``coarse_chunk_size`` videos, keeping a
+        running top-S (memory bounded)."""
         total = len(self.gallery_paths)
+        shortlist = min(shortlist, total)
         if self.coarse_score == 'embedding':
-            query = pooled_embedding(text['tokens'], text['token_weights'])
-            gallery = self.coarse_index()
+            query = self.model.embed('text', text).float()
             if self.coarse_backend == 'faiss':
-                _, best = gallery.search(query.float().cpu().contiguous().numpy(),
-                                         min(shortlist, total))
-                return torch.from_numpy(best).to(self.device)
+                _, best = self.coarse_index().search(query.cpu().contiguous().numpy(), shortlist)
+                return torch.from_numpy(best).long()
+            gallery = self.coarse_index()
 
             def score_part(part):
-                return query @ gallery[part].t()
+                return query.cpu() @ gallery[part].t()
         else:
 
             def score_part(part):
-                return self.model.similarity_head.similarity(text, _select(self.gallery, part))
-        best_scores = torch.empty(num_queries, 0, device=self.device)
-        best_index = torch.empty(num_queries, 0, dtype=torch.long, device=self.device)
+                chunk = to_device(select_rows(self.gallery, part), self.device)
+                return self.model.score('t2v', text, chunk).float().cpu()
+        num_queries = next(iter(text.values())).shape[0]
+        best_scores = torch.empty(num_queries, 0)
+        best_index = torch.empty(num_queries, 0, dtype=torch.long)
         for start in range(0, total, self.coarse_chunk_size):
             part = slice(start, min(start + self.coarse_chunk_size, total))
             scores = score_part(part)
-            index = torch.arange(part.start, part.stop, device=self.device).expand_as(scores)
+            index = torch.arange(part.start, part.stop).expand_as(scores)
             best_scores = torch.cat([best_scores, scores], dim=1)
             best_index = torch.cat([best_index, index], dim=1)
             keep = best_scores.topk(min(shortlist, best_scores.shape[1]), dim=1)
@@ -476,50 +523,101 @@ class TextVideoRetrievalInferencer:
         """Per query: ``(gallery indices, scores)`` of the scored videos, best first.
 
         ``shortlist=None`` scores the whole gallery with ``model.score``; an int scores only
-        each query's coarse shortlist (all videos when it covers the gallery).
+        each query's coarse shortlist.
         """
         self._check_gallery()
         text = self.encode_texts(texts)
         if shortlist is None:
-            scores = self.model.score('t2v', text, self.gallery)
+            scores = self.model.score('t2v', text, to_device(self.gallery, self.device)).cpu()
             order = scores.argsort(dim=1, descending=True)
-            return [(order[q].cpu(), scores[q, order[q]].cpu()) for q in range(len(texts))]
+            return [(order[q], scores[q, order[q]]) for q in range(len(texts))]
         if shortlist < 1:
             raise ValueError(f'shortlist must be a positive int or None, got {shortlist}')
         candidates = self.coarse_topk(text, shortlist)
-        # One model.score call over the union of the shortlists keeps the queries batched (the
-        # re-ranker's sampling loop runs once); each query keeps the scores of its own shortlist,
-        # whose top-k (k <= shortlist) is the top-k of the union for that query.
         union, position = torch.unique(candidates, return_inverse=True)
-        scores = self.model.score('t2v', text, _select(self.gallery, union))
+        scores = self.model.score('t2v', text, to_device(select_rows(self.gallery, union),
+                                                         self.device)).cpu()
         scores = scores.gather(1, position)
         order = scores.argsort(dim=1, descending=True)
-        return [(candidates[q, order[q]].cpu(), scores[q, order[q]].cpu())
-                for q in range(len(texts))]
+        return [(candidates[q, order[q]], scores[q, order[q]]) for q in range(len(texts))]
 
-    def __call__(self, queries, topk=5, shortlist='default'):
-        """Search the gallery.
-
-        Args:
-            queries (str | list[str]): one sentence or a batch.
-            topk (int): hits per query (at most the gallery size). Defaults to 5.
-            shortlist (int | None): overrides the constructor's ``shortlist``.
-
-        Returns:
-            list[dict] for a str query, list[list[dict]] for a list: ``video`` (path),
-            ``score`` (float) and ``rank`` (1-based), best first.
-        """
-        single = isinstance(queries, str)
-        sentences = self._check_sentences(queries, 'queries')
-        self._check_gallery()
+    def forward(self, inputs, topk=5, shortlist='default'):
+        """Search one batch of sentences: per query ``dict(query, index, score)``, best first,
+        ``topk`` long."""
         shortlist = self.shortlist if shortlist == 'default' else shortlist
         if shortlist is not None:
             shortlist = max(shortlist, topk)
-        hits = []
-        for index, scores in self.score_texts(sentences, shortlist):
-            hits.append([dict(video=self.gallery_paths[int(i)], score=float(s), rank=r + 1)
-                         for r, (i, s) in enumerate(zip(index[:topk], scores[:topk]))])
-        return hits[0] if single else hits
+        return [dict(query=query, index=index[:topk], score=score[:topk])
+                for query, (index, score) in zip(inputs, self.score_texts(inputs, shortlist))]
+
+    def __call__(self, inputs, return_datasamples=False, batch_size=8, topk=5,
+                 shortlist='default', show_dir=None, html_file=None, show_frames=4):
+        """Search the gallery.
+
+        Args:
+            inputs (str | list[str]): one sentence or several.
+            return_datasamples (bool): return :class:`BaseDataElement` results (``pred_score``,
+                ``pred_index`` tensors, ``query`` and ``videos`` metainfo). Defaults to False.
+            batch_size (int): queries encoded and scored at once. Defaults to 8.
+            topk (int): hits per query (at most the gallery size). Defaults to 5.
+            shortlist (int | None): overrides the constructor's ``shortlist``.
+            show_dir (str, optional): write one contact sheet PNG per query there.
+            html_file (str, optional): write a self-contained HTML results page.
+            show_frames (int): frames per hit in the pictures. Defaults to 4.
+
+        Returns:
+            list: per query, a list of hits ``dict(video, score, rank)`` (1-based rank, best
+            first), or a data sample with ``return_datasamples=True``.
+        """
+        if not isinstance(topk, int) or topk < 1:
+            raise ValueError(f'topk must be a positive int, got {topk!r}')
+        self._check_gallery()
+        return super().__call__(inputs, return_datasamples, batch_size, topk=topk,
+                                shortlist=shortlist, show_dir=show_dir, html_file=html_file,
+                                show_frames=show_frames)
+
+    def hits(self, pred):
+        """The hits of one prediction: ``[dict(video, score, rank)]``."""
+        return [dict(video=self.gallery_paths[int(i)], score=float(s), rank=r + 1)
+                for r, (i, s) in enumerate(zip(pred['index'], pred['score']))]
+
+    def visualize(self, inputs, preds, show_dir=None, html_file=None, show_frames=4):
+        """Contact sheets (``show_dir``, one PNG per query) and an HTML page (``html_file``) of
+        the hits, drawn by :mod:`mmdret.visualization.search_results`; the written files."""
+        if not show_dir and not html_file:
+            return None
+        from mmdret.visualization.search_results import (render_contact_sheet,
+                                                         video_thumbnails, write_results_html)
+        thumbnails = {}
+        results = []
+        for pred in preds:
+            hits = self.hits(pred)
+            for hit in hits:
+                if hit['video'] not in thumbnails:
+                    thumbnails[hit['video']] = video_thumbnails(
+                        self._decodable(hit['video']), num_frames=show_frames)
+                hit.update(path=hit['video'], frames=thumbnails[hit['video']])
+            results.append(dict(query=pred['query'], hits=hits))
+        written = []
+        if show_dir:
+            os.makedirs(show_dir, exist_ok=True)
+            for number, result in enumerate(results):
+                slug = ''.join(c if c.isalnum() else '_' for c in result['query'])[:40]
+                written.append(render_contact_sheet(
+                    result['query'], result['hits'],
+                    osp.join(show_dir, f'{number + 1:02d}_{slug}.png')))
+        if html_file:
+            written.append(write_results_html(results, html_file))
+        return written
+
+    def postprocess(self, preds, visualization, return_datasamples=False):
+        self.visualization = visualization
+        if not return_datasamples:
+            return [self.hits(pred) for pred in preds]
+        return [BaseDataElement(pred_score=pred['score'], pred_index=pred['index'],
+                                metainfo=dict(query=pred['query'], videos=[
+                                    self.gallery_paths[int(i)] for i in pred['index']]))
+                for pred in preds]
 
     @torch.no_grad()
     def video_to_text(self, video, sentences, topk=5):
@@ -529,6 +627,8 @@ class TextVideoRetrievalInferencer:
             list[dict]: ``text``, ``score`` and ``rank`` (1-based), best first.
         """
         sentences = self._check_sentences(sentences, 'sentences')
+        if not isinstance(topk, int) or topk < 1:
+            raise ValueError(f'topk must be a positive int, got {topk!r}')
         query = self.encode_video(video)
         scores = self.model.score('v2t', query, self.encode_texts(sentences))[0].cpu()
         order = scores.argsort(descending=True)[:topk]

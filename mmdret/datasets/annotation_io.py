@@ -5,9 +5,11 @@ with ``<file>:<line>:`` (text formats) or ``<file>: <key>:`` (JSON / pickle) and
 expected form, so that a broken row can be found and fixed without reading the parser.
 """
 import csv
+import io
 import json
 import os.path as osp
-import pickle
+
+from mmdret.utils.safe_load import UnsafeFileError, load_data_pickle
 
 
 class AnnotationFormatError(ValueError):
@@ -41,6 +43,41 @@ def resolve_path(path, data_root, owner, what):
     return path
 
 
+def read_text(path, form):
+    """The text of a UTF-8 file (a leading byte-order mark is dropped).
+
+    Args:
+        path (str): the file.
+        form (str): the expected form of the file, for the message.
+
+    Raises:
+        AnnotationFormatError: at the line of the first byte that is not UTF-8.
+    """
+    with open(path, 'rb') as file:
+        data = file.read()
+    try:
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b'\n', 0, error.start) + 1
+        raise AnnotationFormatError(
+            path, data.count(b'\n', 0, error.start) + 1,
+            f'UTF-8 text ({form}); byte 0x{data[error.start]:02x} at column '
+            f'{error.start - line_start + 1} is not UTF-8 (re-save the file as UTF-8)') from None
+
+
+def text_lines(path, form):
+    """(line number, line without its end) of a UTF-8 text file."""
+    return enumerate((line.rstrip('\r') for line in read_text(path, form).split('\n')), 1)
+
+
+def check_caption(caption, path, where, form):
+    """A caption must be a non-empty string; ``where`` is its line number or key path."""
+    if not isinstance(caption, str) or not caption.strip():
+        raise AnnotationFormatError(path, where, f'a caption that is a non-empty string; form '
+                                    f'{form}', caption)
+    return caption
+
+
 def read_id_list(path, form='one video id per line'):
     """Ids of a list file (``train_list.txt`` style); blank lines are ignored.
 
@@ -48,19 +85,18 @@ def read_id_list(path, form='one video id per line'):
         list[tuple[int, str]]: (line number, id) in file order. A repeated id is an error.
     """
     ids, seen = [], {}
-    with open(path) as file:
-        for line_num, line in enumerate(file, 1):
-            item = line.strip()
-            if not item:
-                continue
-            if any(ch.isspace() for ch in item):
-                raise AnnotationFormatError(path, line_num, form, line.rstrip('\n'))
-            if item in seen:
-                raise AnnotationFormatError(
-                    path, line_num, f'{form} (each id once; {item!r} is also on line '
-                    f'{seen[item]})')
-            seen[item] = line_num
-            ids.append((line_num, item))
+    for line_num, line in text_lines(path, form):
+        item = line.strip()
+        if not item:
+            continue
+        if any(ch.isspace() for ch in item):
+            raise AnnotationFormatError(path, line_num, form, line)
+        if item in seen:
+            raise AnnotationFormatError(
+                path, line_num, f'{form} (each id once; {item!r} is also on line '
+                f'{seen[item]})')
+        seen[item] = line_num
+        ids.append((line_num, item))
     return ids
 
 
@@ -70,64 +106,71 @@ def read_tsv(path, num_fields, form):
     Yields:
         tuple[int, list[str]]: (line number, fields stripped of surrounding whitespace).
     """
-    with open(path, newline='') as file:
-        for line_num, line in enumerate(file, 1):
-            line = line.rstrip('\r\n')
-            if not line.strip():
-                continue
-            fields = line.split('\t')
-            if len(fields) != num_fields:
-                raise AnnotationFormatError(
-                    path, line_num, f'{num_fields} tab-separated fields {form}, found '
-                    f'{len(fields)}', line)
-            yield line_num, [field.strip() for field in fields]
+    for line_num, line in text_lines(path, f'{num_fields} tab-separated fields {form}'):
+        if not line.strip():
+            continue
+        fields = line.split('\t')
+        if len(fields) != num_fields:
+            raise AnnotationFormatError(
+                path, line_num, f'{num_fields} tab-separated fields {form}, found '
+                f'{len(fields)}', line)
+        yield line_num, [field.strip() for field in fields]
 
 
 def read_csv_rows(path, columns, form=None):
     """Rows of a comma-separated file with a header; ``columns`` must be present and non-empty.
 
     Yields:
-        tuple[int, dict]: (line number where the row ends, the row as a dict).
+        tuple[int, dict]: (line number where the row ends, the row as a dict). A file with a
+        header and no row is an error.
     """
-    with open(path, newline='') as file:
-        reader = csv.DictReader(file)
-        header = reader.fieldnames
-        if header is None or not set(columns) <= set(header):
+    form = form or f'a header with the columns {list(columns)}'
+    reader = csv.DictReader(io.StringIO(read_text(path, form), newline=''))
+    header = reader.fieldnames
+    if header is None or not set(columns) <= set(header):
+        raise AnnotationFormatError(path, 1, form, header)
+    num_rows = 0
+    for row in reader:
+        empty = [column for column in columns if not (row.get(column) or '').strip()]
+        if empty or None in row:
+            problem = f'{empty} empty' if empty else 'more fields than the header'
             raise AnnotationFormatError(
-                path, 1, form or f'a header with the columns {list(columns)}', header)
-        for row in reader:
-            empty = [column for column in columns if not (row.get(column) or '').strip()]
-            if empty or None in row:
-                problem = f'{empty} empty' if empty else 'more fields than the header'
-                raise AnnotationFormatError(
-                    path, reader.line_num,
-                    f'a value in each of {list(columns)} ({problem}); form {form or header}',
-                    {key: value for key, value in row.items() if key in columns})
-            yield reader.line_num, row
+                path, reader.line_num,
+                f'a value in each of {list(columns)} ({problem}); form {form}',
+                {key: value for key, value in row.items() if key in columns})
+        num_rows += 1
+        yield reader.line_num, row
+    if not num_rows:
+        raise AnnotationFormatError(path, 2, f'at least one row after the header; form {form}')
 
 
 def load_json(path, expected_type, form):
     """Parse a JSON file whose top level must be ``expected_type`` (dict or list)."""
-    with open(path) as file:
-        try:
-            data = json.load(file)
-        except json.JSONDecodeError as error:
-            raise AnnotationFormatError(path, error.lineno,
-                                        f'valid JSON ({error.msg} at column {error.colno}); '
-                                        f'form {form}') from error
+    try:
+        data = json.loads(read_text(path, f'JSON, {form}'))
+    except json.JSONDecodeError as error:
+        raise AnnotationFormatError(path, error.lineno,
+                                    f'valid JSON ({error.msg} at column {error.colno}); '
+                                    f'form {form}') from error
     if not isinstance(data, expected_type):
         raise AnnotationFormatError(path, 'top level', form, type(data).__name__)
     return data
 
 
 def load_pickle(path, expected_type, form):
-    """Unpickle a trusted annotation file whose top level must be ``expected_type``."""
-    with open(path, 'rb') as file:
-        try:
-            data = pickle.load(file)
-        except Exception as error:  # pickle raises many types on garbage
-            raise AnnotationFormatError(path, 'top level', f'a pickle of {form}',
-                                        f'{type(error).__name__}: {error}') from error
+    """Unpickle an annotation file whose top level must be ``expected_type``.
+
+    Only builtin containers, strings and numbers are admitted: a pickle naming any class or
+    function (which could run code while loading) is refused with
+    :class:`~mmdret.utils.safe_load.UnsafeFileError` naming the file.
+    """
+    try:
+        data = load_data_pickle(path)
+    except UnsafeFileError:
+        raise
+    except Exception as error:  # pickle raises many types on garbage
+        raise AnnotationFormatError(path, 'top level', f'a pickle of {form}',
+                                    f'{type(error).__name__}: {error}') from error
     if not isinstance(data, expected_type):
         raise AnnotationFormatError(path, 'top level', form, type(data).__name__)
     return data

@@ -1,5 +1,6 @@
 import os.path as osp
 import random
+import warnings
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -9,12 +10,34 @@ from .transforms.load_video_frames import VideoDecodeError
 CORRUPT_POLICIES = ('skip', 'mask', 'raise')
 MISSING_POLICIES = ('skip', 'raise')
 CAPTION_SAMPLING = ('all', 'random')
+# What mmaction2's datasets put in every item: frame numbering from 0, RGB video.
+START_INDEX = 0
+MODALITY = 'RGB'
 
 
-def sample_caption(info, test_mode, caption_sampling):
-    """Keep one random caption of a per-video training item (``caption_sampling='random'``)."""
+def sample_caption(info, test_mode, caption_sampling, index):
+    """Keep one random caption of a per-video training item (``caption_sampling='random'``).
+
+    The caption is a function of the sampler's seed, the epoch and the item ``index`` (a
+    :class:`~mmdret.datasets.samplers.SeededIndex` from ``BlockShuffleSampler`` or
+    ``EpochAwareSampler``), never of a process's RNG state, so that every dataloader worker
+    and a resumed run draw the same caption. A plain ``int`` index counts as seed 0, epoch 0
+    (the same caption every epoch), with a warning (warned once per process).
+
+    Args:
+        info (dict): the item, with ``texts`` and ``text_idx``.
+        test_mode (bool): test items keep all captions.
+        caption_sampling (str): ``'all'`` or ``'random'``.
+        index (int | SeededIndex): the item index the sampler gave.
+    """
     if not test_mode and caption_sampling == 'random':
-        pick = random.randrange(len(info['texts']))
+        seed, epoch = getattr(index, 'seed', None), getattr(index, 'epoch', None)
+        if seed is None or epoch is None:
+            warnings.warn("caption_sampling='random' without a sampler passing the epoch (use "
+                          "'BlockShuffleSampler' or 'EpochAwareSampler'): item captions repeat "
+                          'every epoch')
+            seed, epoch = seed or 0, epoch or 0
+        pick = random.Random(f'{seed}/{epoch}/{int(index)}').randrange(len(info['texts']))
         info.update(texts=[info['texts'][pick]], text_idx=[info['text_idx'][pick]])
     return info
 
@@ -57,20 +80,17 @@ class BaseRetrievalDataset(BaseDataset):
                  caption_sampling='all',
                  test_mode=False,
                  **kwargs):
-        if missing_video_policy not in MISSING_POLICIES:
-            raise ValueError(f'missing_video_policy must be one of {MISSING_POLICIES}, '
-                             f'got {missing_video_policy!r}')
         if corrupt_video_policy is None:
             corrupt_video_policy = 'mask' if test_mode else 'skip'
-        if corrupt_video_policy not in CORRUPT_POLICIES:
-            raise ValueError(f'corrupt_video_policy must be one of {CORRUPT_POLICIES}, '
-                             f'got {corrupt_video_policy!r}')
+        for name, value, choices in (
+                ('missing_video_policy', missing_video_policy, MISSING_POLICIES),
+                ('corrupt_video_policy', corrupt_video_policy, CORRUPT_POLICIES),
+                ('caption_sampling', caption_sampling, CAPTION_SAMPLING)):
+            if value not in choices:
+                raise ValueError(f'{name} must be one of {choices}, got {value!r}')
         if test_mode and corrupt_video_policy == 'skip':
             raise ValueError("corrupt_video_policy='skip' would change the test gallery; use "
                              "'mask' or 'raise' for test sets")
-        if caption_sampling not in CAPTION_SAMPLING:
-            raise ValueError(f'caption_sampling must be one of {CAPTION_SAMPLING}, '
-                             f'got {caption_sampling!r}')
         self.caption_sampling = caption_sampling
         self.video_ext = video_ext
         self.missing_video_policy = missing_video_policy
@@ -84,6 +104,11 @@ class BaseRetrievalDataset(BaseDataset):
         raise NotImplementedError
 
     def video_path(self, video_id):
+        """The video file of ``video_id``.
+
+        Args:
+            video_id (str): the annotation's video id.
+        """
         return osp.join(self.data_prefix['video'], video_id + self.video_ext)
 
     def _check_inputs(self):
@@ -131,10 +156,31 @@ class BaseRetrievalDataset(BaseDataset):
 
     # -- items ---------------------------------------------------------------------------------
     def get_data_info(self, idx):
-        return sample_caption(super().get_data_info(idx), self.test_mode,
-                              self.caption_sampling)
+        """Item ``idx`` with its captions drawn, plus the keys mmaction2's transforms read.
+
+        Besides ``video_id``, ``filename``, ``video_idx``, ``texts`` and ``text_idx``, an item
+        carries what mmaction2's ``VideoTextDataset`` and ``BaseActionDataset`` set, so its
+        sampling/decoding transforms (``DecordInit``, ``UniformSample``, ``DecordDecode``) and
+        text transforms work on it: ``start_index`` (0), ``modality`` (``'RGB'``) and ``text``,
+        the item's first caption (after caption sampling) as one string.
+
+        Args:
+            idx (int): Item index.
+
+        Returns:
+            dict: The item's information.
+        """
+        info = sample_caption(super().get_data_info(idx), self.test_mode,
+                              self.caption_sampling, idx)
+        info.update(start_index=START_INDEX, modality=MODALITY, text=info['texts'][0])
+        return info
 
     def prepare_data(self, idx):
+        """The item through the pipeline, applying the corrupt-video policy.
+
+        Args:
+            idx (int): item index.
+        """
         info = self.get_data_info(idx)
         try:
             return self.pipeline(dict(info))

@@ -200,7 +200,7 @@ class CachedFeatureDataset(BaseDataset):
 
     def get_data_info(self, idx):
         return sample_caption(super().get_data_info(idx), self.test_mode,
-                              self.caption_sampling)
+                              self.caption_sampling, idx)
 
     def get_features(self, info):
         """Feature tensors of an item (kept out of ``get_data_info`` so that samplers reading

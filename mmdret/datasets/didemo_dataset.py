@@ -50,6 +50,11 @@ class DiDeMoRetrievalDataset(ParagraphRetrievalDataset):
         super().__init__(ann_file=ann_file, video_ext=video_ext, **kwargs)
 
     def video_path(self, video_id):
+        """The video file of ``video_id``.
+
+        Args:
+            video_id (str): the annotation's video id.
+        """
         name = osp.splitext(video_id)[0] + self.video_ext if self.video_ext else video_id
         return osp.join(self.data_prefix['video'], name)
 

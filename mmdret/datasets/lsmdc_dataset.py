@@ -20,7 +20,11 @@ VIDEO_LAYOUTS = ('auto', 'movie', 'flat')
 
 def lsmdc_movie(clip_id):
     """Movie folder of a clip id, e.g. ``'0001_American_Beauty'`` for
-    ``'0001_American_Beauty_00.00.51.926-00.00.54.129'``."""
+    ``'0001_American_Beauty_00.00.51.926-00.00.54.129'``.
+
+    Args:
+        clip_id (str): an LSMDC clip id ``<movie>_<start>-<end>``.
+    """
     return clip_id.split('.')[0][:-3]
 
 
@@ -72,6 +76,11 @@ class LSMDCRetrievalDataset(BaseRetrievalDataset):
         return list(captions.items())
 
     def video_path(self, video_id):
+        """The video file of ``video_id``.
+
+        Args:
+            video_id (str): the clip id.
+        """
         root = self.data_prefix['video']
         flat = osp.join(root, video_id + self.video_ext)
         nested = osp.join(root, lsmdc_movie(video_id), video_id + self.video_ext)

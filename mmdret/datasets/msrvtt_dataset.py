@@ -1,7 +1,8 @@
 from collections import defaultdict
 
 from mmdret.registry import DATASETS
-from .annotation_io import (AnnotationFormatError, load_json, read_csv_rows, resolve_path)
+from .annotation_io import (AnnotationFormatError, check_caption, load_json, read_csv_rows,
+                            resolve_path)
 from .base_retrieval_dataset import BaseRetrievalDataset
 
 SENTENCES_FORM = '{"sentences": [{"video_id": str, "caption": str}, ...], ...}'
@@ -47,13 +48,23 @@ class MSRVTTRetrievalDataset(BaseRetrievalDataset):
             if not isinstance(sentence, dict) or not {'video_id', 'caption'} <= set(sentence):
                 raise AnnotationFormatError(path, f'sentences[{i}]',
                                             "an object with 'video_id' and 'caption'", sentence)
-            captions[sentence['video_id']].append(sentence['caption'])
+            captions[sentence['video_id']].append(
+                check_caption(sentence['caption'], path, f'sentences[{i}].caption',
+                              SENTENCES_FORM))
         return captions
 
     def _test_rows(self):
-        return [(row['video_id'], [row['sentence']])
-                for _, row in read_csv_rows(self.ann_file, ('video_id', 'sentence'),
-                                            JSFUSION_FORM)]
+        rows, seen = [], {}
+        for line_num, row in read_csv_rows(self.ann_file, ('video_id', 'sentence'),
+                                           JSFUSION_FORM):
+            video_id = row['video_id']
+            if video_id in seen:  # the gallery would hold the video twice
+                raise AnnotationFormatError(
+                    self.ann_file, line_num, f'{JSFUSION_FORM}, each video_id once '
+                    f'({video_id!r} is also on line {seen[video_id]})')
+            seen[video_id] = line_num
+            rows.append((video_id, [row['sentence']]))
+        return rows
 
     def load_video_captions(self):
         if self.test_mode and not self.full_test_captions:

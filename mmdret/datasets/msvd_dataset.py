@@ -18,8 +18,9 @@ class MSVDRetrievalDataset(BaseRetrievalDataset):
 
     Every caption is used, in training (one pair per caption by default) and at test time, where
     the test set is multi-caption (about 40 captions per video): each caption is a text query,
-    and a video query is ranked by its best-ranked caption. The official code crashes on this
-    path (spec §5); here it is the standard test mode of :class:`BaseRetrievalDataset`.
+    and a video query ranks the videos, each by its best caption (the loops' default
+    ``v2t_protocol='video_max'``). The official code crashes on this path; here it is the
+    standard test mode of :class:`BaseRetrievalDataset`.
 
     Args:
         ann_file (str): the split list.

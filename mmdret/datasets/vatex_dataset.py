@@ -20,8 +20,8 @@ class VATEXRetrievalDataset(BaseRetrievalDataset):
       videos), which is a different test set.
     * Text: the 10 English captions (``caption_key``). Training uses each caption (or one at
       random with ``caption_sampling='random'``); the test set is multi-caption (every caption
-      is a query; a video query is ranked by its best caption). This is our choice: no VATEX
-      loader of the DITS code lineage exists (spec dits.md §6).
+      is a query; a video query ranks the videos, each by its best caption). This is our
+      choice: no VATEX loader of the DITS code lineage exists.
     * Videos: ``<videoID><video_ext>`` in ``data_prefix['video']``.
 
     Args:

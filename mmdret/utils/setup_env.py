@@ -2,15 +2,23 @@ import os
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.registry import init_default_scope
+from mmengine.registry import Registry, init_default_scope
 
 
 def register_all_modules(init_default_scope_=True):
-    """Import every mmdret module so the registries are filled; optionally set the scope."""
-    import mmdret.datasets  # noqa: F401
-    import mmdret.engine  # noqa: F401
-    import mmdret.evaluation  # noqa: F401
-    import mmdret.models  # noqa: F401
+    """Fill every mmdret registry at once; optionally make ``mmdret`` the default scope.
+
+    Each registry of :mod:`mmdret.registry` names the packages its modules live in
+    (``locations``) and imports them on its first lookup; this imports them all now, so that
+    registries can also be listed or searched before any lookup.
+
+    Args:
+        init_default_scope_ (bool): also set ``default_scope='mmdret'``. Defaults to True.
+    """
+    from mmdret import registry
+    for value in vars(registry).values():
+        if isinstance(value, Registry) and value.scope == 'mmdret':
+            value.import_from_location()
     if init_default_scope_:
         init_default_scope('mmdret')
 

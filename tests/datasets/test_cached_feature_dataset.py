@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmdret.datasets import CachedFeatureDataset
+from mmdret.datasets.samplers.epoch_index import SeededIndex
 from mmdret.models.data_preprocessors.retrieval_data_preprocessor import \
     RetrievalDataPreprocessor
 from mmdret.utils import register_all_modules
@@ -87,7 +88,13 @@ def test_test_mode_groups_captions_per_video(cache_file):
 def test_random_caption_sampling(cache_file):
     dataset = CachedFeatureDataset(str(cache_file), caption_sampling='random')
     assert len(dataset) == 3
-    seen = {tuple(dataset[2]['data_samples'].metainfo['text_idx']) for _ in range(40)}
+    # The caption is a function of (seed, epoch, index): fixed within an epoch, varying
+    # across epochs.
+    def caption(epoch, seed=0):
+        return tuple(dataset[SeededIndex(2, seed, epoch)]['data_samples'].metainfo['text_idx'])
+
+    assert {caption(3) for _ in range(5)} == {caption(3)}
+    seen = {caption(epoch) for epoch in range(40)}
     assert seen <= {(3,), (4,), (5,)} and len(seen) > 1
     with pytest.raises(ValueError, match='caption_sampling'):
         CachedFeatureDataset(str(cache_file), caption_sampling='first')

@@ -76,3 +76,60 @@ def test_malformed_inputs_name_file_and_place(root):
         build(root)
     with pytest.raises(FileNotFoundError, match='sentences_file'):
         build(root, sentences_file='missing.json')
+
+
+# -- inputs that used to pass silently or fail without naming the place ------------------------
+def test_header_only_test_csv_names_file_line_and_form(root):
+    (root / 'MSRVTT_JSFUSION_test.csv').write_text('key,vid_key,video_id,sentence\n')
+    with pytest.raises(ValueError, match=re.escape(
+            f'{root}/MSRVTT_JSFUSION_test.csv:2: expected at least one row after the header; '
+            'form the JSFusion header key,vid_key,video_id,sentence')):
+        build(root, 'MSRVTT_JSFUSION_test.csv', sentences_file=None, test_mode=True)
+
+
+def test_header_only_train_csv_is_an_error(root):
+    (root / 'MSRVTT_train.9k.csv').write_text('video_id\n')
+    with pytest.raises(ValueError, match=re.escape(
+            f'{root}/MSRVTT_train.9k.csv:2: expected at least one row after the header')):
+        build(root)
+
+
+def test_non_utf8_byte_names_file_line_and_column(root):
+    (root / 'MSRVTT_JSFUSION_test.csv').write_bytes(
+        b'key,vid_key,video_id,sentence\nret0,msr2,video2,a dog\nret1,msr0,video0,caf\xe9\n')
+    with pytest.raises(ValueError, match=re.escape(
+            f'{root}/MSRVTT_JSFUSION_test.csv:3: expected UTF-8 text (the JSFusion header '
+            'key,vid_key,video_id,sentence); byte 0xe9 at column 21 is not UTF-8')):
+        build(root, 'MSRVTT_JSFUSION_test.csv', sentences_file=None, test_mode=True)
+    text = (root / 'MSRVTT_data.json').read_bytes()
+    (root / 'MSRVTT_data.json').write_bytes(text.replace(b'a cat', b'a \xff cat'))
+    with pytest.raises(ValueError, match=re.escape(f'{root}/MSRVTT_data.json:1: expected UTF-8')):
+        build(root)
+
+
+@pytest.mark.parametrize('caption', [7, None, ['a', 'list'], '  '])
+def test_caption_that_is_not_a_string_names_its_key(root, caption):
+    data = json.loads((root / 'MSRVTT_data.json').read_text())
+    data['sentences'][2]['caption'] = caption
+    (root / 'MSRVTT_data.json').write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=re.escape(
+            f'{root}/MSRVTT_data.json: sentences[2].caption: expected a caption that is a '
+            'non-empty string; form {"sentences"')):
+        build(root)
+
+
+def test_duplicated_video_in_test_csv_names_both_lines(root):
+    (root / 'MSRVTT_JSFUSION_test.csv').write_text(
+        'key,vid_key,video_id,sentence\nret0,msr2,video2,a dog\nret1,msr0,video0,a man\n'
+        'ret2,msr2,video2,another dog\n')
+    with pytest.raises(ValueError, match=re.escape(
+            f"{root}/MSRVTT_JSFUSION_test.csv:4: expected the JSFusion header "
+            "key,vid_key,video_id,sentence, each video_id once ('video2' is also on line 2)")):
+        build(root, 'MSRVTT_JSFUSION_test.csv', sentences_file=None, test_mode=True)
+
+
+def test_byte_order_mark_is_accepted(root):
+    path = root / 'MSRVTT_JSFUSION_test.csv'
+    path.write_bytes(b'\xef\xbb\xbf' + path.read_bytes())
+    dataset = build(root, 'MSRVTT_JSFUSION_test.csv', sentences_file=None, test_mode=True)
+    assert dataset.num_videos == 2

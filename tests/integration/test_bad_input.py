@@ -243,3 +243,76 @@ def test_topk_larger_than_the_gallery_is_clamped_with_a_warning(tools, stage2_ru
     assert 'exceeds' not in read_logs(tmp_path / 'k12')
     assert clamped == exact
     assert clamped['retrieval/t2v_num_queries'] == NUM_TEST_VIDEOS
+
+
+# -- non-finite numbers ----------------------------------------------------------------------------
+def test_diverging_training_stops_at_the_first_nan_and_saves_nothing(tools, tiny_config):
+    # The demo recipe at lr=1e6 turns the loss NaN within a few iterations; before, the run
+    # finished with exit code 0, NaN checkpoints and R@1 = 100.
+    cfg = tiny_config('diverge', train_items=48)
+    with pytest.raises(FloatingPointError) as excinfo:
+        tools.train.main([str(cfg), '--cfg-options', 'optim_wrapper.optimizer.lr=1e6'])
+    message = message_of(excinfo)
+    match = re.search(r'non-finite value at training iteration (\d+) \(epoch 1, batch \d+ of 6\)',
+                      message)
+    assert match, message
+    assert "loss term 'loss_contrastive' = nan" in message or 'weights after the optimizer' \
+        in message
+    work = Path(str(cfg)[:-3] + '_work')
+    assert not list(work.glob('*.pth'))  # no epoch-end or best checkpoint
+    logged = [r['iter'] for r in loss_records(work)]
+    assert logged == list(range(1, int(match.group(1))))  # the failing iteration is not logged
+
+
+def stage1_weights(stage1_run, path, edit=None):
+    """The trained stage-1 weights as a plain checkpoint file (``edit(state)`` first)."""
+    import torch
+    state = {k: v.clone() for k, v in stage1_run['runner'].model.state_dict().items()}
+    if edit is not None:
+        edit(state)
+    torch.save(dict(state_dict=state, meta={}), path)
+    return path, state
+
+
+def test_checkpoint_with_nan_weights_is_refused_by_test(tools, stage1_run, tmp_path):
+    name = 'similarity_head.text_weight_fc.0.weight'
+
+    def poison(state):
+        state[name].view(-1)[0] = float('nan')
+
+    bad, state = stage1_weights(stage1_run, tmp_path / 'nan.pth', poison)
+    with pytest.raises(ValueError) as excinfo:
+        tools.test.main([str(stage1_run['config']), str(bad), '--work-dir', str(tmp_path / 'w')])
+    message = message_of(excinfo)
+    assert message.startswith(f'checkpoint {bad}: non-finite weights, refusing to use them; '
+                              f'1 of {len(state)} tensors hold NaN/Inf: {name} (1 of ')
+    assert 'scored' not in read_logs(tmp_path / 'w')  # refused before any scoring
+
+
+# -- stage-2 weights -------------------------------------------------------------------------------
+def test_stage2_config_on_a_stage1_checkpoint_is_refused(tools, stage1_run, tiny_config,
+                                                         tmp_path):
+    checkpoint, _ = stage1_weights(stage1_run, tmp_path / 'stage1.pth')
+    argv = [str(tiny_config('stage2', stage=2, load_from=None)), str(checkpoint)]
+    with pytest.raises(ValueError) as excinfo:
+        tools.test.main(argv + ['--work-dir', str(tmp_path / 'refused')])
+    message = message_of(excinfo)
+    assert message.startswith(f'checkpoint {checkpoint} has no weights for ')
+    assert re.search(r'\d+ re-ranker tensors of this stage-2 model \(e.g. reranker\.', message)
+    assert 'test_cfg.allow_missing_reranker=True' in message
+    assert '--allow-missing-reranker' in message
+    assert 'scored' not in read_logs(tmp_path / 'refused')
+    # The explicit opt-out scores anyway.
+    metrics = tools.test.main(argv + ['--work-dir', str(tmp_path / 'allowed'),
+                                      '--allow-missing-reranker'])
+    assert metrics['retrieval/t2v_num_queries'] == NUM_TEST_VIDEOS
+
+
+# -- annotations through the tools -----------------------------------------------------------------
+def test_header_only_test_csv_stops_naming_file_and_line(tools, stage1_run, tiny_config,
+                                                         tmp_path):
+    bad = write_lines(tmp_path / 'header_only.csv', ['key,vid_key,video_id,sentence'])
+    with pytest.raises(ValueError) as excinfo:
+        tools.test.main([str(tiny_config()), str(stage1_run['checkpoint']), '--cfg-options',
+                         f'test_dataloader.dataset.ann_file={bad}'])
+    assert message_of(excinfo).startswith(f'{bad}:2: expected at least one row after the header')

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import mmdret  # noqa: F401  (allow-lists mmengine's checkpoint globals for torch.load)
+from mmdret.utils.safe_load import load_checkpoint_file
 
 from .integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, copy_dataset, free_port,
                                 read_logs, read_scalars, run_distributed, subprocess_env,
@@ -79,7 +79,7 @@ def worker(demo_data, stage1_run, stage2_run, tmp_path_factory):
                    '--dump', tmp / 'stage2.pkl', *BATCH_1]),
         dict(kind='test_tool', out=str(tmp / 'odd.json'),
              argv=[odd_cfg, stage1_run['checkpoint'], '--launcher', 'pytorch',
-                   '--out-metrics', tmp / 'odd.json']),
+                   '--out-metrics', tmp / 'odd.json', '--dump', tmp / 'odd.pkl']),
         dict(kind='contrastive_loss', config=str(stage1_run['config']),
              out=str(tmp / 'loss.pt')),
     ]
@@ -161,6 +161,15 @@ def test_corrupt_video_count_with_sampler_padding(worker):
     assert two['retrieval/corrupt_videos'] == 1
 
 
+def test_dump_with_sampler_padding_lists_each_query_once(worker):
+    # 11 queries per direction over 2 processes: the sampler pads rank 1 with query 0, which
+    # used to be dumped twice.
+    records = pickle.loads(Path(worker_output(worker / 'odd.json')).with_suffix('.pkl')
+                           .read_bytes())
+    keys = [(r['direction'], r['query_idx']) for r in records]
+    assert sorted(keys) == [(d, i) for d in ('t2v', 'v2t') for i in range(NUM_TEST_VIDEOS - 1)]
+
+
 def test_dist_train_sh_trains_with_two_processes(demo_data, tmp_path):
     cfg = write_config(tmp_path / 'dist_train.py', demo_data['out_dir'], tmp_path / 'work',
                        train_items=32)
@@ -169,7 +178,7 @@ def test_dist_train_sh_trains_with_two_processes(demo_data, tmp_path):
                              '--work-dir', str(tmp_path / 'work')], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    checkpoint = torch.load(tmp_path / 'work' / 'epoch_1.pth', map_location='cpu')
+    checkpoint = load_checkpoint_file(tmp_path / 'work' / 'epoch_1.pth')
     # 32 items over 2 processes with batch 8 each: 2 iterations.
     assert checkpoint['meta']['epoch'] == 1 and checkpoint['meta']['iter'] == 2
     assert any(k.startswith('encoder.clip.') for k in checkpoint['state_dict'])

@@ -9,6 +9,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmdret.utils.safe_load import load_checkpoint_file
+
 from .integration_utils import (METRIC_KEYS, NUM_TEST_VIDEOS, ROOT, TRAIN_ITEMS, read_logs,
                                 read_scalars)
 
@@ -24,9 +26,8 @@ def test_stage1_train_tool_trains_one_epoch_and_writes_checkpoint(stage1_run):
     assert runner.epoch == 1
     assert runner.iter == TRAIN_ITERS
     assert stage1_run['checkpoint'].is_file()
-    # torch 2.14 loads with weights_only=True by default: this works only with mmdret's
-    # allow-list of the globals in mmengine checkpoints (HistoryBuffer, numpy).
-    checkpoint = torch.load(stage1_run['checkpoint'], map_location='cpu')
+    # Weights-only, with mmdret's allow-list of the globals in mmengine checkpoints.
+    checkpoint = load_checkpoint_file(stage1_run['checkpoint'])
     assert checkpoint['meta']['epoch'] == 1 and checkpoint['meta']['iter'] == TRAIN_ITERS
     state = checkpoint['state_dict']
     assert any(k.startswith('encoder.clip.visual.') for k in state)
@@ -76,8 +77,8 @@ def test_stage2_trains_only_the_denoisers(stage1_run, stage2_run, tmp_path):
     runner = stage2_run['runner']
     assert runner.epoch == 1 and runner.iter == TRAIN_ITERS
     assert 'Load checkpoint from' in read_logs(stage2_run['work_dir'])
-    stage1 = torch.load(stage1_run['checkpoint'], map_location='cpu')
-    stage2 = torch.load(stage2_run['checkpoint'], map_location='cpu')
+    stage1 = load_checkpoint_file(stage1_run['checkpoint'])
+    stage2 = load_checkpoint_file(stage2_run['checkpoint'])
     s1, s2 = stage1['state_dict'], stage2['state_dict']
     frozen = [k for k in s2 if not k.startswith('reranker.')]
     assert sorted(frozen) == sorted(s1)

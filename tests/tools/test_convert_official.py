@@ -1,4 +1,4 @@
-"""The official-checkpoint converter, and parameter parity with the official model (spec §8)."""
+"""The official-checkpoint converter, and parameter parity with the official model."""
 from pathlib import Path
 
 import open_clip
@@ -55,7 +55,7 @@ def official_denoiser(prefix, width, generator):
 
 
 def fabricate_official_checkpoint(path):
-    """An official-layout stage-2 state dict (spec §8 key names) at tiny widths, fp16 CLIP."""
+    """An official-layout stage-2 state dict (the official key names) at tiny widths, fp16 CLIP."""
     generator = torch.Generator().manual_seed(3)
     cfg = clip_arch_config('tiny-64')
     clip = open_clip.model.CLIP(**cfg, quick_gelu=True)
@@ -126,6 +126,41 @@ def test_converter_rejects_unknown_keys_and_checks_strictly(tmp_path):
     with pytest.raises(RuntimeError, match='proj.bias'):
         converter.check_strict(converter.convert_state_dict(official),
                                str(write_config(tmp_path)))
+
+
+def test_strict_check_builds_the_paper_config_without_its_clip_file(tmp_path, monkeypatch):
+    """The paper config names checkpoints/clip/ViT-B-32.pt; the converted checkpoint holds CLIP."""
+    from mmengine.config import Config
+    register_all_modules()
+    converter = load_converter()
+    config = ROOT / 'configs/diffusionret/diffusionret_stage2_vit-b-32_4xb32-5e_msrvtt-9k.py'
+    monkeypatch.chdir(tmp_path)
+    clip_file = Config.fromfile(config).model.encoder.pretrained
+    assert clip_file == 'checkpoints/clip/ViT-B-32.pt' and not Path(clip_file).exists()
+    state_dict = MODELS.build(converter.model_config(config)).state_dict()
+    assert len(state_dict) == 389  # every tensor of the official stage-2 model
+    converter.check_strict(state_dict, str(config))
+    del state_dict['reranker.t2v_denoiser.proj.bias']
+    with pytest.raises(RuntimeError, match='proj.bias'):
+        converter.check_strict(state_dict, str(config))
+
+
+def test_converter_names_a_bad_path_before_loading_anything(tmp_path, capsys):
+    converter = load_converter()
+    garbage = tmp_path / 'best.pth'
+    garbage.write_bytes(b'not a checkpoint')
+    cases = [
+        ([str(tmp_path / 'missing.pth'), str(tmp_path / 'out.pth')], 'src: no such file'),
+        ([str(garbage), str(tmp_path / 'out.pth'), '--config', str(tmp_path / 'missing.py')],
+         '--config: no such file'),
+        ([str(garbage), str(tmp_path / 'no_folder' / 'out.pth')], 'dst: the folder'),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as error:
+            converter.main(argv)
+        assert error.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'out.pth').exists()
 
 
 def write_config(tmp_path):

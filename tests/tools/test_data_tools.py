@@ -1,5 +1,5 @@
 """The data-preparation tools: tools/data/check_videos.py, the prepare scripts and the shared
-tools/data/data_tools.py (check, re-encode), on a tiny MSR-VTT-format dataset."""
+mmdret.datasets.preparation (check, re-encode), on a tiny MSR-VTT-format dataset."""
 import csv
 import json
 import os
@@ -20,8 +20,8 @@ TRAIN, TEST = ['video0', 'video1', 'video2', 'video3'], ['video4', 'video5']
 # Non-square (the short side must become 224 whichever side it is), 10 fps, 2 s.
 WIDTH, HEIGHT, FPS, NUM_FRAMES = 64, 48, 10, 20
 
-sys.path.insert(0, str(DATA_TOOLS))  # the tools import it the same way (a scripts folder)
-import data_tools  # noqa: E402
+from mmdret.datasets import preparation as data_tools
+from mmdret.datasets.preparation import video_reencode
 from tool_loader import load_module as load_script
 
 
@@ -122,7 +122,7 @@ def test_prepare_script_uses_the_paper_counts(clean, tmp_path):
     prepare = load_script(DATA_TOOLS / 'msrvtt' / 'prepare_msrvtt.py')
     report_file = tmp_path / 'report.json'
     status = data_tools.main(['--data-root', str(clean), '--out', str(report_file)],
-                             config=prepare.CONFIG, expected=prepare.EXPECTED)
+                             config=str(ROOT / prepare.CONFIG), expected=prepare.EXPECTED)
     report = json.loads(report_file.read_text())
     assert status == 1  # 4 and 2 videos, not 9,000 and 1,000
     assert report['splits']['train']['expected_videos'] == 9000
@@ -211,7 +211,7 @@ def test_output_paths_mirror_the_video_folder():
 
 
 def test_ffmpeg_backend_names_what_to_install(monkeypatch):
-    monkeypatch.setattr(data_tools, 'find_ffmpeg', lambda: None)
+    monkeypatch.setattr(video_reencode, 'find_ffmpeg', lambda: None)
     with pytest.raises(RuntimeError, match='apt-get install ffmpeg.*imageio-ffmpeg'):
         data_tools.select_backend('ffmpeg')
     assert data_tools.select_backend('auto') == 'opencv'

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmdret.datasets
-from mmdret.datasets import BaseRetrievalDataset
+from mmdret.datasets import BaseRetrievalDataset, demo
 from mmdret.registry import DATASETS
 from mmdret.utils import register_all_modules
 from tool_loader import load_module, load_tool
@@ -53,8 +53,8 @@ def normalised(texts):
 @pytest.fixture(scope='module')
 def clips():
     """The clips every format writes (planned from the same seed)."""
-    return mdd.plan_clips(np.random.default_rng(TINY['seed']), TINY['train_per_combination'],
-                          TINY['captions_per_video'], TINY['test_groups'], TINY['size'])
+    return demo.plan_clips(np.random.default_rng(TINY['seed']), TINY['train_per_combination'],
+                           TINY['captions_per_video'], TINY['test_groups'], TINY['size'])
 
 
 def test_formats_cover_the_dataset_classes():

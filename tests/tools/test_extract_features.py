@@ -265,7 +265,9 @@ def test_cache_of_another_encoder_is_refused(env):
     test_tool = load_tool('test.py')
     config = stage2_config(env, True, 'cached_other')
     with pytest.raises(ValueError) as error:
-        test_tool.main([str(config), str(other_checkpoint)])
+        # A stage-1 checkpoint: the cache check must refuse it even when the missing
+        # re-ranker weights are allowed.
+        test_tool.main([str(config), str(other_checkpoint), '--allow-missing-reranker'])
     assert_refusal(str(error.value), env['outputs']['test'], 'differs in: encoder weights)')
 
 
@@ -329,3 +331,10 @@ def test_undecodable_video_is_cached_masked(env, tmp_path):
     from mmdret.datasets import CachedFeatureDataset
     item = CachedFeatureDataset(str(out), test_mode=True)[3]
     assert item['data_samples'].corrupt_video is True
+
+
+def test_model_without_stage1_features_is_refused_before_building():
+    extract = load_tool('extract_features.py')
+    register_all_modules()
+    with pytest.raises(TypeError, match="'XPool'.*DiffusionRet"):
+        extract.build_model(Config(dict(model=dict(type='XPool'))), 'never_read.pth')

@@ -1,18 +1,33 @@
-"""Queries/s and memory of gallery search with ``TextVideoRetrievalInferencer``: exhaustive
-``model.score`` over the whole gallery vs a coarse shortlist then ``model.score`` on it, the
-coarse score being the stage-1 similarity or pooled embeddings (torch, and FAISS when installed).
+"""Speed and memory of video search with ``TextVideoRetrievalInferencer``.
 
-The gallery is synthetic: random frame features of a tiny random DiffusionRet model (no videos
-are decoded), so the figures measure the search alone. Default: galleries of 1k, 10k and 100k
-videos, a stage-2 (diffusion re-ranking) tiny model, CPU, a couple of minutes::
+Three measurements:
+
+* ``--sizes``: queries/s of exhaustive ``model.score`` over the whole gallery vs a coarse
+  shortlist then ``model.score`` on it, the coarse score being the model's score in gallery
+  chunks or single-vector embeddings (torch, and FAISS when installed), on a synthetic in-memory
+  gallery (random frame features of a tiny random DiffusionRet model: the search alone).
+* ``--scale-sizes``: a synthetic gallery cache of that many entries written in the gallery
+  cache format, then: loading it (memory-mapped), building and saving the FAISS index, reading
+  it back, and the latency of one query batch (FAISS embedding shortlist, then ``model.score``
+  of the stage-2 model on the shortlist), with the peak memory of each step. No query x gallery
+  matrix is formed.
+* ``--index-videos DIR``: videos/s of indexing real video files (decode + encode, no cache) with
+  ``--index-config``; run it under ``torchrun --nproc_per_node N`` to measure N processes.
+
+::
 
     python tools/analysis/benchmark_retrieval_index.py [--sizes 1000 10000 100000]
-        [--queries 8] [--shortlist 100] [--stage 1|2] [--append-docs docs/benchmarks.md]
+        [--queries 8] [--shortlist 100] [--stage 1|2] [--scale-sizes 100000 1000000]
+        [--index-videos DIR] [--append-docs docs/benchmarks.md]
 """
 import argparse
+import json
+import multiprocessing
 import os
 import platform
 import resource
+import subprocess
+import tempfile
 import time
 
 import torch
@@ -21,6 +36,7 @@ from mmengine.config import Config
 import mmdret  # noqa: F401
 from mmdret.apis import TextVideoRetrievalInferencer
 from mmdret.apis.text_video_retrieval_inferencer import faiss_available
+from mmdret.apis.video_gallery_index import GALLERY_FORMAT, GALLERY_VERSION, VideoGalleryIndex
 
 WIDTH, FRAMES, WORDS = 64, 12, 32
 RERANKER = dict(type='DiffusionReranker',
@@ -80,8 +96,8 @@ def timed(fn, repeats):
 def searches(shortlist):
     """``(name, shortlist, coarse_score, coarse_backend)`` of each compared search; the FAISS
     row only when faiss is installed."""
-    rows = [('exhaustive', None, 'similarity', 'torch'),
-            (f'shortlist-{shortlist}, stage-1 similarity', shortlist, 'similarity', 'torch'),
+    rows = [('exhaustive', None, 'score', 'torch'),
+            (f'shortlist-{shortlist}, chunked model score', shortlist, 'score', 'torch'),
             (f'shortlist-{shortlist}, pooled embedding, torch', shortlist, 'embedding', 'torch')]
     if faiss_available():
         rows.append((f'shortlist-{shortlist}, pooled embedding, FAISS IndexFlatIP', shortlist,
@@ -95,7 +111,7 @@ def run(sizes, num_queries, shortlist, stage, repeats):
         torch.manual_seed(0)  # the same random model for every search
         inferencers[name] = TextVideoRetrievalInferencer(
             tiny_config(stage), show_progress=False, coarse_score=coarse_score,
-            coarse_backend=coarse_backend)
+            coarse_backend=coarse_backend, device='cpu')
     queries = (QUERIES * (num_queries // len(QUERIES) + 1))[:num_queries]
     rows = []
     for size in sizes:
@@ -133,8 +149,9 @@ def markdown(rows, args):
                                  if args.stage == 2 else '') +
         f'), {args.queries} queries per call, top-10; CPU ({platform.processor() or "cpu"}, '
         f'{torch.get_num_threads()} threads), torch {torch.__version__}. '
-        'Shortlist: a coarse score over the gallery (the stage-1 similarity in chunks, or the '
-        'inner product of pooled embeddings in chunks or by a FAISS index built beforehand), '
+        'Shortlist: a coarse score over the gallery (the model\'s score in gallery chunks, or '
+        'the inner product of pooled embeddings in chunks or by a FAISS index built '
+        'beforehand), '
         f'then `model.score` on the top {args.shortlist} (one call over the union of the '
         f'shortlists). Best of {args.repeats} runs (1 from 50k videos). Identical top-10: '
         'queries whose top 10 equal the exhaustive search\'s (on random features the pooled '
@@ -149,17 +166,154 @@ def markdown(rows, args):
     return '\n'.join(lines) + '\n'
 
 
+def machine():
+    """The CPU model and whether it has AVX-512 (``lscpu``), and the torch threads."""
+    try:
+        text = subprocess.run(['lscpu'], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        text = ''
+    model = next((line.split(':', 1)[1].strip() for line in text.splitlines()
+                  if line.startswith('Model name')), platform.processor() or 'cpu')
+    avx512 = 'with AVX-512' if 'avx512' in text else 'without AVX-512'
+    return f'{model}, {os.cpu_count()} cores, {avx512}, {torch.get_num_threads()} torch threads'
+
+
+def write_synthetic_cache(cache_file, size, seed=0, chunk=100000):
+    """A gallery cache of ``size`` synthetic entries in the inferencer's format, for the tiny
+    stage-2 model of :func:`tiny_config` (run in a child process: its memory is not counted)."""
+    torch.manual_seed(0)
+    inferencer = TextVideoRetrievalInferencer(tiny_config(2), show_progress=False, device='cpu')
+    generator = torch.Generator().manual_seed(seed)
+    frames = torch.empty(size, FRAMES, WIDTH)
+    weights = torch.empty(size, FRAMES)
+    mask = torch.ones(size, FRAMES, dtype=torch.long)
+    with torch.no_grad():
+        for start in range(0, size, chunk):
+            part = slice(start, min(start + chunk, size))
+            frames[part] = torch.randn(part.stop - start, FRAMES, WIDTH, generator=generator)
+            weights[part] = inferencer.model.similarity_head.video_weights(frames[part],
+                                                                           mask[part])
+    paths = [f'/videos/video{i:07d}.mp4' for i in range(size)]
+    meta = dict(format=GALLERY_FORMAT, version=GALLERY_VERSION,
+                model_fingerprint=inferencer.model_fingerprint, paths=paths, failed={})
+    torch.save(dict(meta=json.dumps(meta), size=torch.zeros(size, dtype=torch.long),
+                    mtime_ns=torch.zeros(size, dtype=torch.long),
+                    features=dict(frames=frames, frame_mask=mask, frame_weights=weights)),
+               cache_file)
+
+
+def run_scale(sizes, num_queries, shortlist):
+    """Load / FAISS build / FAISS read / query latency on synthetic caches of ``sizes``."""
+    torch.manual_seed(0)
+    inferencer = TextVideoRetrievalInferencer(tiny_config(2), show_progress=False, device='cpu',
+                                              coarse_score='embedding', coarse_backend='faiss')
+    queries = (QUERIES * (num_queries // len(QUERIES) + 1))[:num_queries]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            cache_file = os.path.join(folder, f'gallery{size}.pth')
+            child = multiprocessing.get_context('spawn').Process(
+                target=write_synthetic_cache, args=(cache_file, size))
+            child.start()
+            child.join()
+            row = dict(size=size, cache_mib=os.path.getsize(cache_file) / 2**20,
+                       rss_start_mib=peak_rss_mib())
+            start = time.perf_counter()
+            index = VideoGalleryIndex(inferencer.model_fingerprint, cache_file)
+            index.load()
+            features = index.select(index._cached[0])
+            inferencer.gallery_index = index
+            inferencer.set_gallery(index.paths, features)
+            row['load_s'] = time.perf_counter() - start
+            start = time.perf_counter()
+            inferencer.coarse_index()
+            row['faiss_build_s'] = time.perf_counter() - start
+            row['rss_after_index_mib'] = peak_rss_mib()
+            inferencer._faiss = inferencer._embedding = None
+            start = time.perf_counter()
+            inferencer.coarse_index()  # read back from <cache>.faiss
+            row['faiss_read_s'] = time.perf_counter() - start
+            seconds, _ = timed(lambda: inferencer(queries, topk=10, shortlist=shortlist), 3)
+            row['query_ms'] = 1000 * seconds
+            row['rss_end_mib'] = peak_rss_mib()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            inferencer.gallery = inferencer.gallery_index = inferencer._faiss = None
+            del index, features
+    return rows
+
+
+def index_rate(config, folder, batch_size):
+    """Videos/s of indexing ``folder`` from scratch (no cache) with a random ``config`` model;
+    under ``torchrun`` the processes share the files."""
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    inferencer = TextVideoRetrievalInferencer(config, prototype=folder, device='cpu',
+                                              gallery_batch_size=batch_size,
+                                              show_progress=False)
+    seconds = time.perf_counter() - start
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    return dict(videos=inferencer.num_encoded, processes=world, seconds=seconds,
+                videos_per_s=inferencer.num_encoded / seconds)
+
+
+def scale_markdown(rows, index_rows, args):
+    lines = ['', '## Gallery index at scale (`tools/analysis/benchmark_retrieval_index.py '
+             '--scale-sizes ...`)', '',
+             f'Machine: {machine()}; torch {torch.__version__}.', '']
+    if index_rows:
+        lines += [f'Indexing real videos from scratch (decode + encode, `{args.index_config}` '
+                  'randomly initialised, no cache):', '',
+                  '| processes | videos | seconds | videos/s |', '|---:|---:|---:|---:|']
+        lines += [f"| {r['processes']} | {r['videos']} | {r['seconds']:.1f} | "
+                  f"{r['videos_per_s']:.1f} |" for r in index_rows]
+        lines.append('')
+    if rows:
+        lines += [
+            f'Synthetic gallery caches (D={WIDTH}, {FRAMES} frames per video, the stage-2 tiny '
+            f'model), {args.queries} queries per batch, FAISS `IndexFlatIP` shortlist of '
+            f'{args.shortlist}, then `model.score` (diffusion re-ranking) on the union of the '
+            'shortlists. Load: the cache memory-mapped (tensors + JSON, `weights_only=True`). '
+            'Peak RSS is the process maximum so far.', '',
+            '| entries | cache (MiB) | load (s) | FAISS build + save (s) | FAISS read (s) | '
+            'query batch (ms) | peak RSS before / after index / end (MiB) |',
+            '|---:|---:|---:|---:|---:|---:|---|']
+        lines += [f"| {r['size']:,} | {r['cache_mib']:.0f} | {r['load_s']:.1f} | "
+                  f"{r['faiss_build_s']:.1f} | {r['faiss_read_s']:.2f} | {r['query_ms']:.0f} | "
+                  f"{r['rss_start_mib']:.0f} / {r['rss_after_index_mib']:.0f} / "
+                  f"{r['rss_end_mib']:.0f} |" for r in rows]
+    return '\n'.join(lines) + '\n'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--sizes', type=int, nargs='+', default=[1000, 10000, 100000])
+    parser.add_argument('--sizes', type=int, nargs='*', default=[1000, 10000, 100000])
     parser.add_argument('--queries', type=int, default=8)
     parser.add_argument('--shortlist', type=int, default=100)
     parser.add_argument('--stage', type=int, choices=[1, 2], default=2)
     parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--scale-sizes', type=int, nargs='*', default=[],
+                        help='synthetic gallery cache sizes, e.g. 100000 1000000')
+    parser.add_argument('--index-videos', help='folder of videos to index (videos/s)')
+    parser.add_argument('--index-config',
+                        default='configs/diffusionret/diffusionret_stage1_tiny_1xb64-demo.py')
+    parser.add_argument('--index-batch-size', type=int, default=8)
     parser.add_argument('--append-docs', help='append a markdown section to this file')
     args = parser.parse_args(argv)
-    rows = run(args.sizes, args.queries, args.shortlist, args.stage, args.repeats)
-    text = markdown(rows, args)
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        torch.distributed.init_process_group('gloo')
+    index_rows = [index_rate(args.index_config, args.index_videos, args.index_batch_size)
+                  ] if args.index_videos else []
+    if torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+        torch.distributed.destroy_process_group()
+        if rank:
+            return index_rows
+    rows = run(args.sizes, args.queries, args.shortlist, args.stage, args.repeats) \
+        if args.sizes else []
+    scale_rows = run_scale(args.scale_sizes, args.queries, args.shortlist)
+    text = (markdown(rows, args) if rows else '') + (
+        scale_markdown(scale_rows, index_rows, args) if scale_rows or index_rows else '')
     print(text)
     if args.append_docs:
         os.makedirs(os.path.dirname(os.path.abspath(args.append_docs)), exist_ok=True)

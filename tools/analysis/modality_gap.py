@@ -29,7 +29,13 @@ from mmdret.visualization import plot_modality_gap
 
 
 def gap_statistics(model, features, norm='l2'):
-    """Per relevant pair: gap before/after alignment and the cosine difference (CPU tensors)."""
+    """Per relevant pair: gap before/after alignment and the cosine difference (CPU tensors).
+
+    Args:
+        model (XPool): an X-Pool or DITS model in eval mode.
+        features (dict): ``dict(text=..., video=...)`` from :func:`extract_features`.
+        norm (str): ``'l2'`` or ``'l1'``. Defaults to 'l2'.
+    """
     text, video = features['text'], features['video']
     position = {int(v): j for j, v in enumerate(video['index'])}
     columns = torch.tensor([position[int(v)] for v in text['video_index']])
@@ -51,20 +57,37 @@ def gap_statistics(model, features, norm='l2'):
 
 
 def model_statistics(config, checkpoint, work_dir, norm, cfg_options=None):
-    """Gap statistics of one model on its config's test set."""
+    """Gap statistics of one model on its config's test set.
+
+    Args:
+        config (str): config file.
+        checkpoint (str, optional): checkpoint file.
+        work_dir (str): the runner's work_dir.
+        norm (str): ``'l2'`` or ``'l1'``.
+        cfg_options (dict, optional): config overrides. Defaults to None.
+    """
     from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner
+
+    from mmdret.utils.safe_load import load_model_checkpoint
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(cfg_options or {})
     cfg.work_dir = work_dir
     runner = Runner.from_cfg(cfg)
     if checkpoint:
-        load_checkpoint(runner.model, checkpoint, map_location='cpu')
+        load_model_checkpoint(runner.model, checkpoint)
     model = runner.model.cpu().eval()
     return gap_statistics(model, extract_features(model, runner.test_dataloader), norm)
 
 
 def summary(name, stats, norm):
+    """One line of mean gaps and cosines.
+
+    Args:
+        name (str): the model's label.
+        stats (dict): :func:`gap_statistics` of the model.
+        norm (str): the gap's norm.
+    """
     return (f"{name}: mean {norm} gap t {stats['gap_before'].mean():.3f}, v0 "
             f"{stats['gap_after'].mean():.3f}; mean positive cosine t "
             f"{stats['cos_before'].mean():.4f}, v0 {stats['cos_after'].mean():.4f}")

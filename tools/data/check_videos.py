@@ -3,7 +3,7 @@
 Reads the annotations of each split with the config's dataset class, checks that every video
 exists and decodes (decord, first and last frame), prints a summary table and exits non-zero
 when a video is missing or corrupt, an annotation file cannot be read, or a split size differs
-from ``--expected``. The shared code is ``tools/data/data_tools.py``.
+from ``--expected``. The shared code is :mod:`mmdret.datasets.preparation`.
 
 Examples::
 
@@ -13,7 +13,7 @@ Examples::
 """
 import sys
 
-from data_tools import main
+from mmdret.datasets.preparation import main
 
 if __name__ == '__main__':
     sys.exit(main(description=__doc__))

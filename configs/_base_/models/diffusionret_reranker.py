@@ -1,6 +1,6 @@
 # DiffusionRet stage 2: the generation re-ranker as a variable, so that every stage-2 config (a
 # stage-1 config plus `model = dict(reranker={{_base_.reranker}})`) shares one copy. Official
-# defaults (spec §4): x0-prediction, cosine schedule, 50 steps, CE ("KL") loss with d_temp 100,
+# defaults: x0-prediction, cosine schedule, 50 steps, CE ("KL") loss with d_temp 100,
 # 127 hardest negatives, DDIM (eta 0) re-ranking of the top 32, alpha 1, temp 1.
 reranker = dict(
     type='DiffusionReranker',

@@ -1,4 +1,4 @@
-# DiffusionRet stage-1 feature extractor on CLIP ViT-B/32 (official defaults, spec §2-§3).
+# DiffusionRet stage-1 feature extractor on CLIP ViT-B/32 (official defaults).
 clip_weights = None  # path to a local OpenAI ViT-B-32.pt (TorchScript) or state dict
 model = dict(
     type='DiffusionRet',

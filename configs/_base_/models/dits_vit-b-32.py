@@ -1,4 +1,4 @@
-# DITS (NeurIPS 2024): X-Pool plus the truncated-diffusion aligner (dits.md §3), paper settings:
+# DITS (NeurIPS 2024): X-Pool plus the truncated-diffusion aligner (paper Sec. 3), paper settings:
 # DiT N=4 / 16 heads / MLP 4 / d=512, T' = 10, no condition, gap δ = v - t, joint training.
 _base_ = ['./xpool_vit-b-32.py']
 

@@ -1,4 +1,4 @@
-# X-Pool (Gorti et al., CVPR 2022) on CLIP ViT-B/32, the DITS baseline (dits.md §2).
+# X-Pool (Gorti et al., CVPR 2022) on CLIP ViT-B/32, the DITS baseline.
 clip_weights = 'checkpoints/clip/ViT-B-32.pt'  # local OpenAI ViT-B-32.pt
 embed_dim = 512
 

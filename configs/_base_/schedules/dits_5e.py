@@ -1,4 +1,4 @@
-# X-Pool / DITS optimisation (dits.md §1.3): AdamW (eps 1e-6) on all parameters, weight decay
+# X-Pool / DITS optimisation (DITS paper Sec. 4.1): AdamW (eps 1e-6) on all parameters, weight decay
 # 0.2, two lrs split by the 'clip.' name prefix, grad-norm clip 1.0, 10% linear warm-up then
 # cosine per iteration, 5 epochs (batch 32 on 1 GPU and seed 24 are set by each config).
 max_epochs = 5

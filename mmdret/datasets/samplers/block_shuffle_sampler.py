@@ -3,6 +3,8 @@ from mmengine.dataset import DefaultSampler
 
 from mmdret.registry import DATA_SAMPLERS
 
+from .epoch_index import seeded_indices
+
 
 @DATA_SAMPLERS.register_module()
 class BlockShuffleSampler(DefaultSampler):
@@ -11,7 +13,7 @@ class BlockShuffleSampler(DefaultSampler):
     When an annotation lists related videos next to each other (the demo data lists the four
     directions of one shape/colour/size group together), batches made of whole blocks contain
     hard negatives for the contrastive loss. Sharding, seeding and ``set_epoch`` behave as in
-    :class:`mmengine.dataset.DefaultSampler`.
+    :class:`mmengine.dataset.DefaultSampler`; indices are :class:`SeededIndex` (seed, epoch).
 
     Args:
         dataset (Dataset): the dataset.
@@ -40,4 +42,5 @@ class BlockShuffleSampler(DefaultSampler):
             indices = (indices * int(self.total_size / len(indices) + 1))[:self.total_size]
         # Consecutive blocks per rank keep blocks whole on every rank.
         per_rank = self.total_size // self.world_size
-        return iter(indices[self.rank * per_rank:(self.rank + 1) * per_rank])
+        return seeded_indices(indices[self.rank * per_rank:(self.rank + 1) * per_rank],
+                              self.seed, self.epoch)

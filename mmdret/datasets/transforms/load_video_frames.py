@@ -7,7 +7,12 @@ from mmdret.registry import TRANSFORMS
 
 
 class VideoDecodeError(RuntimeError):
-    """A video that cannot be opened or decoded; the dataset's policy decides what follows."""
+    """A video that cannot be opened or decoded; the dataset's policy decides what follows.
+
+    Args:
+        path (str): the video file.
+        reason (str): what went wrong.
+    """
 
     def __init__(self, path, reason):
         super().__init__(f'Cannot decode video {path!r}: {reason}')
@@ -17,13 +22,13 @@ class VideoDecodeError(RuntimeError):
 def segment_frame_window(segment, num_frames_in_video, fps):
     """Frames ``[first, stop)`` that the official loaders read for ``segment`` = (start, end) s.
 
-    As ``dataloader_retrieval._get_rawvideo`` + ``rawvideo_util.video_to_tensor`` (spec
-    diffusionret.md §6): the seconds are truncated to ``int``, negatives become 0, a reversed
-    pair is swapped and an empty one (start == end) gets one more second; the end is clipped to
-    the video's duration ``ceil(frames / fps)``; then every second ``sec`` in ``[start, end]``
-    (inclusive) is read from frame ``sec * fps`` on, and reading stops at the video's last frame.
-    So the window starts at frame ``start * fps`` and ends before frame ``(end + 1) * fps`` or
-    the end of the video, whichever comes first.
+    As the official DiffusionRet loaders (``dataloader_retrieval._get_rawvideo`` +
+    ``rawvideo_util.video_to_tensor``) do it: the seconds are truncated to ``int``, negatives
+    become 0, a reversed pair is swapped and an empty one (start == end) gets one more second;
+    the end is clipped to the video's duration ``ceil(frames / fps)``; then every second ``sec``
+    in ``[start, end]`` (inclusive) is read from frame ``sec * fps`` on, and reading stops at the
+    video's last frame. So the window starts at frame ``start * fps`` and ends before frame
+    ``(end + 1) * fps`` or the end of the video, whichever comes first.
 
     Args:
         segment (Sequence[float]): (start, end) in seconds.
@@ -50,6 +55,13 @@ def fps_frame_indices(num_frames_in_video, video_fps, sample_fps, segment=None):
     Without ``segment`` the whole video is sampled from frame 0; with ``segment`` = (start, end)
     seconds the same rule is applied from the segment's first frame and only inside its window
     (:func:`segment_frame_window`).
+
+    Args:
+        num_frames_in_video (int): frames in the video.
+        video_fps (float): the video's frame rate.
+        sample_fps (float): frames per second to read.
+        segment (Sequence[float], optional): (start, end) seconds to sample within. Defaults to None
+            (the whole video).
     """
     fps = max(int(video_fps), 1)  # the official reader uses int(CAP_PROP_FPS)
     step = fps / sample_fps
@@ -61,7 +73,12 @@ def fps_frame_indices(num_frames_in_video, video_fps, sample_fps, segment=None):
 
 
 def uniform_subsample(indices, max_frames):
-    """Keep ``max_frames`` of ``indices`` uniformly (official ``slice_framepos=2``)."""
+    """Keep ``max_frames`` of ``indices`` uniformly (official ``slice_framepos=2``).
+
+    Args:
+        indices (Sequence[int]): frame indices.
+        max_frames (int): how many to keep at most.
+    """
     if len(indices) <= max_frames:
         return list(indices)
     keep = np.linspace(0, len(indices) - 1, max_frames, dtype=int)
@@ -76,7 +93,10 @@ class LoadVideoFrames(BaseTransform):
     of that window (clipped to the video's duration) are sampled, with the official rules
     (:func:`segment_frame_window`); the paragraph datasets set it (DiDeMo: the first 31 s).
     Without it the whole video is sampled. Added keys: ``imgs`` (list of RGB uint8 arrays),
-    ``num_valid_frames``, ``frame_inds``, ``img_shape``, ``original_shape``.
+    ``num_valid_frames``, ``frame_inds``, ``img_shape``, ``original_shape``, and ``clip_len``
+    (frames read) and ``num_clips`` (1), so that the result is what mmaction2's ``DecordInit`` +
+    ``UniformSample`` + ``DecordDecode`` give and its later transforms (``Resize``,
+    ``CenterCrop``, ``FormatShape``, ...) apply unchanged.
 
     An unreadable video, or a ``segment`` that starts after the video ends (the official loader
     then yields an all-zero video), raises :class:`VideoDecodeError` (the dataset applies its
@@ -124,6 +144,7 @@ class LoadVideoFrames(BaseTransform):
         results['imgs'] = frames
         results['frame_inds'] = np.asarray(indices, dtype=np.int64)
         results['img_shape'] = results['original_shape'] = frames[0].shape[:2]
+        results.update(clip_len=len(frames), num_clips=1)
         return results
 
     def __repr__(self):

@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from PIL import Image
 
-from mmdret.engine.runner.retrieval_loop import DIRECTIONS, positives_for
+from mmdret.evaluation.functional import DIRECTIONS, positives_for
 from mmdret.registry import HOOKS
 from mmdret.utils.distributed import first_occurrence
 from mmdret.visualization import (plot_diffusion_trajectory, plot_rank_histogram,

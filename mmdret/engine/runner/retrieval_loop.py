@@ -1,29 +1,26 @@
+import copy
 import time
 
 import torch
 from mmengine.dist import all_reduce, get_rank
 from mmengine.model import is_model_wrapper
-from mmengine.runner import TestLoop, ValLoop
+from mmengine.runner import Runner, TestLoop, ValLoop
 
-from mmdret.evaluation.functional import extract_features, ground_truth_ranks, slice_features
+from mmdret.evaluation.functional import (DIRECTIONS, TIE_WEIGHTS, check_tie_rule,
+                                          check_v2t_protocol, extract_features, non_finite_rows,
+                                          non_finite_scores_error, rank_counts, ranking_inputs,
+                                          slice_features)
 from mmdret.evaluation.post_processors import ScorePostProcessing
+from mmdret.evaluation.post_processors.base_post_processor import owned_rows
 from mmdret.registry import LOOPS
 from mmdret.utils.distributed import gather_indexed
-
-# (direction, query modality, candidate modality)
-DIRECTIONS = (('t2v', 'text', 'video'), ('v2t', 'video', 'text'))
+from .query_scoring import QueryChunkScorer
 
 
 def sum_over_ranks(value):
     total = torch.tensor(value)
     all_reduce(total)
     return int(total)
-
-
-def positives_for(direction, queries, candidates):
-    if direction == 't2v':
-        return queries['video_index'][:, None] == candidates['index'][None, :]
-    return queries['index'][:, None] == candidates['video_index'][None, :]
 
 
 class RetrievalEvaluation:
@@ -44,9 +41,14 @@ class RetrievalEvaluation:
     as ``RetrievalVisualizationHook`` can keep what they need without a second scoring pass.
     """
 
-    def __init__(self, query_chunk_size=32, tie_rule='pessimistic', post_processor=None):
+    def __init__(self, query_chunk_size=32, tie_rule='pessimistic', post_processor=None,
+                 v2t_protocol='video_max', share_similarity=True):
+        check_tie_rule(tie_rule)
+        check_v2t_protocol(v2t_protocol)
         self.query_chunk_size = query_chunk_size
+        self.share_similarity = share_similarity
         self.tie_rule = tie_rule
+        self.v2t_protocol = v2t_protocol
         self.post_processing = (None if post_processor is None else
                                 ScorePostProcessing(post_processor, query_chunk_size))
 
@@ -79,34 +81,54 @@ class RetrievalEvaluation:
         for modality, features in local.items():
             gathered[modality], _ = gather_indexed(features, features['index'])
         records = []
-        if self.post_processing is not None:
-            self.post_processing.start()
+        # Query banks of the post-processors, through the retriever contract, once per call.
+        banks = {} if self.post_processing is None else {
+            key: extract_features(model, Runner.build_dataloader(copy.deepcopy(loader)), fp16)
+            for key, loader in self.post_processing.bank_dataloaders().items()}
+        # Sampler padding repeats queries on other ranks: each is scored (and dumped) once.
+        owned = {modality: slice_features(features, owned_rows(features['index']))
+                 for modality, features in local.items()}
+        scorer = QueryChunkScorer(model, owned, gathered, self.query_chunk_size,
+                                  self.share_similarity)
         for direction, query_modality, candidate_modality in DIRECTIONS:
-            queries, candidates = local[query_modality], gathered[candidate_modality]
+            queries, candidates = owned[query_modality], gathered[candidate_modality]
             total = queries['index'].numel()
+            num_bad = 0
             started = time.time()
             post = (None if self.post_processing is None else
-                    self.post_processing.fitted(direction, model, queries, candidates, fp16))
-            for start in range(0, total, self.query_chunk_size):
-                chunk = slice_features(queries, slice(start, start + self.query_chunk_size))
-                with torch.no_grad():
-                    scores = model.score(direction, chunk, candidates)
-                    if post is not None:
+                    self.post_processing.fitted(direction, model, queries, candidates, banks))
+            for chunk, scores in scorer.chunks(direction):
+                if post is not None:
+                    with torch.no_grad():
                         scores = post(scores)
-                ranks = ground_truth_ranks(scores.float(), positives_for(direction, chunk,
-                                                                         candidates),
-                                           self.tie_rule)
-                records.extend(dict(direction=direction, query_idx=int(index), rank=float(rank))
-                               for index, rank in zip(chunk['index'], ranks))
+                bad = non_finite_rows(scores)
+                if bool(bad.any()):  # counted over all chunks and ranks, refused below
+                    num_bad += int(bad.sum())
+                    continue
+                above, tied = rank_counts(*ranking_inputs(direction, scores.float(), chunk,
+                                                          candidates, self.v2t_protocol),
+                                          direction)
+                ranks = above + TIE_WEIGHTS[self.tie_rule] * tied
+                records.extend(self.record(direction, index, rank, ties)
+                               for index, rank, ties in zip(chunk['index'], ranks, tied))
                 if on_chunk is not None:
                     on_chunk(direction=direction, queries=chunk, candidates=candidates,
                              scores=scores, ranks=ranks)
+            num_bad = sum_over_ranks(num_bad)
+            if num_bad:
+                raise non_finite_scores_error(direction, num_bad, sum_over_ranks(total))
             runner.logger.info(f'[rank {get_rank()}] scored {total} {direction} queries against '
                                f'{candidates["index"].numel()} candidates in '
                                f'{time.time() - started:.1f}s'
                                + ('' if post is None else f' (post-processed by {post!r})'))
         # Counted on the gathered gallery, where sampler padding is already removed.
         return records, int(gathered['video']['corrupt'].sum())
+
+    def record(self, direction, index, rank, tied):
+        record = dict(direction=direction, query_idx=int(index), rank=float(rank))
+        if self.tie_rule == 'clip4clip':  # the metric counts each tied position
+            record['tied'] = int(tied)
+        return record
 
 
 @LOOPS.register_module()
@@ -118,17 +140,30 @@ class RetrievalValLoop(ValLoop):
         dataloader (dict | DataLoader): the validation dataloader (one item per video).
         evaluator (dict | list | Evaluator): usually ``TextVideoRetrievalMetric``.
         query_chunk_size (int): queries scored at once per rank. Defaults to 32.
-        tie_rule (str): how ties with the ground truth count, see
-            :func:`mmdret.evaluation.functional.ground_truth_ranks`. Defaults to 'pessimistic'.
+        tie_rule (str): how ties with the ground truth count: ``'pessimistic'`` (default, all
+            tied negatives rank above), ``'optimistic'``, ``'mean'``, or ``'clip4clip'`` (the
+            official evaluation's counting, for reproducing its figures exactly), see
+            :func:`mmdret.evaluation.functional.ground_truth_ranks`.
         fp16 (bool): autocast feature extraction. Defaults to False.
         post_processor (dict, optional): score post-processing before ranking (``DualSoftmax``,
             ``QueryBankNorm``), see :class:`RetrievalEvaluation`. Defaults to None (none).
+        v2t_protocol (str): video-to-text on multi-caption test sets: ``'video_max'``
+            (default, the published protocol: a video query ranks the videos, each scored by
+            its best caption) or ``'caption'`` (its best caption among all captions of the
+            other videos), see :func:`mmdret.evaluation.functional.ranking_inputs`.
+        share_similarity (bool): for models whose directions share the stage-1 similarity
+            (DiffusionRet), compute it once and serve video-to-text from its columns (scores
+            unchanged; holds texts x local videos floats per rank), see
+            :class:`~mmdret.engine.runner.query_scoring.QueryChunkScorer`. False scores each
+            direction separately. Defaults to True.
     """
 
     def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
-                 tie_rule='pessimistic', fp16=False, post_processor=None):
+                 tie_rule='pessimistic', fp16=False, post_processor=None,
+                 v2t_protocol='video_max', share_similarity=True):
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor,
+                                              v2t_protocol, share_similarity)
 
     def run(self):
         self.runner.call_hook('before_val')
@@ -141,14 +176,40 @@ class RetrievalValLoop(ValLoop):
 
 @LOOPS.register_module()
 class RetrievalTestLoop(TestLoop):
-    """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`."""
+    """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`, plus:
+
+    Args:
+        allow_missing_reranker (bool): a model with a re-ranker (DiffusionRet stage 2) whose
+            loaded checkpoint lacks re-ranker weights (e.g. a stage-1 checkpoint) would score
+            with randomly initialised denoisers; the test stops at start naming the checkpoint
+            unless this is True. Defaults to False.
+    """
 
     def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
-                 tie_rule='pessimistic', fp16=False, post_processor=None):
+                 tie_rule='pessimistic', fp16=False, post_processor=None,
+                 v2t_protocol='video_max', allow_missing_reranker=False,
+                 share_similarity=True):
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor)
+        self.evaluation = RetrievalEvaluation(query_chunk_size, tie_rule, post_processor,
+                                              v2t_protocol, share_similarity)
+        self.allow_missing_reranker = allow_missing_reranker
+        self.missing_reranker_keys = None  # set when a checkpoint is loaded
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if getattr(model, 'reranker', None) is not None:
+            model.register_load_state_dict_post_hook(self._note_missing_reranker_keys)
+
+    def _note_missing_reranker_keys(self, module, incompatible_keys):
+        self.missing_reranker_keys = [key for key in incompatible_keys.missing_keys
+                                      if key.startswith('reranker.')]
 
     def run(self):
+        if self.missing_reranker_keys and not self.allow_missing_reranker:
+            raise ValueError(
+                f'checkpoint {self.runner.cfg.get("load_from")} has no weights for '
+                f'{len(self.missing_reranker_keys)} re-ranker tensors of this stage-2 model '
+                f'(e.g. {self.missing_reranker_keys[0]}): it would score with random denoisers. '
+                'Test the stage-2 checkpoint, or a stage-1 config; to score anyway set '
+                'test_cfg.allow_missing_reranker=True (tools/test.py --allow-missing-reranker).')
         self.runner.call_hook('before_test')
         self.runner.call_hook('before_test_epoch')
         metrics = self.evaluation(self, 'test')

@@ -1,3 +1,4 @@
+import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
@@ -26,7 +27,10 @@ class TextVideoRetrievalMetric(BaseMetric):
     Works with :class:`mmdret.engine.RetrievalTestLoop`, which scores each rank's own queries
     and passes ``dict(direction, query_idx, rank)`` records; the metric keeps one record per
     (direction, query) so that sampler padding never counts twice. Ranks are 0-based and follow
-    the loop's tie rule (see :func:`mmdret.evaluation.functional.ground_truth_ranks`).
+    the loop's tie rule (see :func:`mmdret.evaluation.functional.ground_truth_ranks`). A record
+    with a ``tied`` count (the loop's ``tie_rule='clip4clip'``) stands for the ``tied + 1``
+    entries ``rank, rank + 1, ..., rank + tied``, and R@K, MdR and MnR are taken over all
+    entries, as the official ``compute_metrics`` does.
 
     Args:
         ks (Sequence[int]): recall cut-offs. Defaults to (1, 5, 10).
@@ -45,12 +49,14 @@ class TextVideoRetrievalMetric(BaseMetric):
     def compute_metrics(self, results):
         ranks = {direction: {} for direction in DIRECTIONS}
         for record in results:
-            ranks[record['direction']][record['query_idx']] = record['rank']
+            entries = record['rank'] + np.arange(record.get('tied', 0) + 1)
+            ranks[record['direction']][record['query_idx']] = entries
         metrics = {}
         for direction, by_query in ranks.items():
             if not by_query:
                 continue
-            for key, value in recall_metrics(list(by_query.values()), self.ks).items():
+            entries = np.concatenate(list(by_query.values()))
+            for key, value in recall_metrics(entries, self.ks).items():
                 metrics[f'{direction}_{key}'] = value
             metrics[f'{direction}_num_queries'] = len(by_query)
         metrics['Rsum'] = sum(value for key, value in metrics.items()

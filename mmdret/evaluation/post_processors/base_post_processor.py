@@ -17,6 +17,11 @@ class ColumnLogSumExp:
         self.num_rows = 0
 
     def update(self, logits):
+        """Add the rows of a chunk to the running per-column logsumexp.
+
+        Args:
+            logits (Tensor): ``(Q, C)`` chunk of rows.
+        """
         if logits.dim() != 2:
             raise ValueError(f'expected (queries, candidates) scores, got shape '
                              f'{tuple(logits.shape)}')
@@ -31,7 +36,12 @@ class ColumnLogSumExp:
         self.num_rows += logits.shape[0]
 
     def sync(self, num_candidates=None):
-        """All-reduce across ranks (a no-op in one process); every rank must call it."""
+        """All-reduce across ranks (a no-op in one process); every rank must call it.
+
+        Args:
+            num_candidates (int, optional): C, needed when this rank fitted no rows. Defaults to
+                None.
+        """
         if self.value is None:
             if num_candidates is None:
                 raise ValueError('no rows were fitted and the candidate count is unknown')
@@ -48,6 +58,11 @@ class ColumnLogSumExp:
 
 
 def sum_over_ranks(value):
+    """The sum of an integer over all ranks.
+
+    Args:
+        value (int): this rank's count.
+    """
     total = torch.tensor(value, dtype=torch.long)
     all_reduce(total)
     return int(total)
@@ -99,13 +114,29 @@ class BaseScorePostProcessor:
         raise NotImplementedError
 
     def partial_fit(self, scores):
+        """Accumulate the statistics of a chunk of fitting rows.
+
+        Args:
+            scores (Tensor): ``(Q_i, C)`` scores of the chunk.
+        """
         raise NotImplementedError
 
     def sync(self, num_candidates=None):
+        """Combine the statistics of all ranks (every rank calls it).
+
+        Args:
+            num_candidates (int, optional): C, needed when this rank fitted no rows. Defaults to
+                None.
+        """
         raise NotImplementedError
 
     def fit(self, score_chunks, num_candidates=None):
-        """Fit on an iterable of (Q_i, C) score chunks (all rows of this rank), then sync."""
+        """Fit on an iterable of (Q_i, C) score chunks (all rows of this rank), then sync.
+
+        Args:
+            score_chunks (Iterable[Tensor]): ``(Q_i, C)`` score chunks of this rank's fitting rows.
+            num_candidates (int, optional): C, needed when this rank has no rows. Defaults to None.
+        """
         self.reset()
         for scores in score_chunks:
             self.partial_fit(scores)

@@ -35,9 +35,20 @@ class DualSoftmax(BaseScorePostProcessor):
         self.log_normaliser = None
 
     def partial_fit(self, scores):
+        """Add a chunk of the direction's queries to the per-candidate normaliser.
+
+        Args:
+            scores (Tensor): ``(Q_i, C)`` scores of the chunk.
+        """
         self._normaliser.update(scores.double() * self.temperature)
 
     def sync(self, num_candidates=None):
+        """Combine the normalisers of all ranks.
+
+        Args:
+            num_candidates (int, optional): C, needed when this rank fitted no rows. Defaults to
+                None.
+        """
         self.log_normaliser = self._normaliser.sync(num_candidates)
         return self
 

@@ -58,6 +58,11 @@ class QueryBankNorm(BaseScorePostProcessor):
         self.active = None
 
     def partial_fit(self, bank_scores):
+        """Add a chunk of bank queries to the normaliser and the activation set.
+
+        Args:
+            bank_scores (Tensor): ``(B_i, C)`` scores of the chunk against the test gallery.
+        """
         self._normaliser.update(bank_scores.double() * self.beta)
         if self.active is None:
             self.active = torch.zeros(bank_scores.shape[1], dtype=torch.bool,
@@ -67,6 +72,12 @@ class QueryBankNorm(BaseScorePostProcessor):
             self.active[bank_scores.topk(k, dim=1).indices.flatten()] = True
 
     def sync(self, num_candidates=None):
+        """Combine the statistics of all ranks.
+
+        Args:
+            num_candidates (int, optional): C, needed when this rank fitted no rows. Defaults to
+                None.
+        """
         self.log_normaliser = self._normaliser.sync(num_candidates)
         if self.active is None:
             self.active = torch.zeros(self.log_normaliser.shape[0], dtype=torch.bool)

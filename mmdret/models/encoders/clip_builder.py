@@ -2,17 +2,21 @@
 
 Architectures are data: an open_clip model name (``'ViT-B-32'``, ``'ViT-B-16'``, any name
 ``open_clip.list_models()`` knows) or a dict in open_clip's model-config layout
-(``embed_dim``, ``vision_cfg``, ``text_cfg``). Weights come from a local file only: an OpenAI
+(``embed_dim``, ``vision_cfg``, ``text_cfg``). Weights are an open_clip pretrained tag
+(:func:`resolve_clip_weights`, downloaded into open_clip's cache) or a local file: an OpenAI
 TorchScript archive (``ViT-B-32.pt`` as OpenAI ships it), an OpenAI-format state dict, or an
 open_clip / mmdret checkpoint (``state_dict`` key, optional ``module.`` prefix).
 """
 import copy
+import os
 import os.path as osp
 import zipfile
 
 import open_clip
 import torch
 from open_clip.model import CLIP
+
+from mmdret.utils.safe_load import naming_refused_file, read_torchscript_state_dict
 
 # Keys a TorchScript archive carries beside the weights.
 _JIT_ONLY_KEYS = ('input_resolution', 'context_length', 'vocab_size')
@@ -74,10 +78,11 @@ def read_clip_state_dict(path):
     if not osp.isfile(path):
         raise FileNotFoundError(f'CLIP weight file not found: {path!r} (expected a local OpenAI '
                                 '.pt archive, OpenAI state dict or open_clip checkpoint)')
-    if _is_torchscript_archive(path):
-        state_dict = torch.jit.load(path, map_location='cpu').state_dict()
+    if _is_torchscript_archive(path):  # weights read from the records, the code never run
+        state_dict = read_torchscript_state_dict(path)
     else:
-        state_dict = torch.load(path, map_location='cpu', weights_only=True)
+        with naming_refused_file(path):
+            state_dict = torch.load(path, map_location='cpu', weights_only=True)
         if isinstance(state_dict, dict) and 'state_dict' in state_dict:
             state_dict = state_dict['state_dict']
     if not isinstance(state_dict, dict):
@@ -98,3 +103,43 @@ def load_clip_weights(clip, path):
         raise KeyError(f'{path}: CLIP weights do not match the architecture: missing '
                        f'{result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}')
     return clip
+
+
+def resolve_clip_weights(arch, pretrained, quick_gelu=True):
+    """The local weight file of ``pretrained``: a local file as it is, or an open_clip
+    pretrained tag of ``arch`` (``'openai'``, ``'laion2b_s34b_b79k'``, ...,
+    ``open_clip.list_pretrained_tags_by_model(arch)``) downloaded once into open_clip's cache.
+
+    With ``HF_HUB_OFFLINE=1`` a tag fails at once (nothing is contacted): point ``pretrained``
+    at a local file instead.
+
+    Args:
+        arch (str | dict): the CLIP architecture (a tag needs an open_clip model name).
+        pretrained (str): a local file path or a pretrained tag.
+        quick_gelu (bool): the activation the model is built with; a tag whose weights were
+            trained with the other activation is refused.
+    """
+    if osp.isfile(pretrained):
+        return pretrained
+    name = arch if isinstance(arch, str) else None
+    tags = open_clip.list_pretrained_tags_by_model(name) if name else []
+    if not open_clip.pretrained.is_pretrained_cfg(name or '', pretrained):
+        raise FileNotFoundError(
+            f'CLIP weights {pretrained!r} are neither a local file nor an open_clip pretrained '
+            f'tag of {arch!r} (tags: {", ".join(tags) or "none"}); expected a local OpenAI .pt '
+            'archive, OpenAI state dict or open_clip checkpoint, or one of the tags')
+    cfg = open_clip.pretrained.get_pretrained_cfg(name, pretrained)
+    if bool(cfg.get('quick_gelu', False)) != bool(quick_gelu):
+        raise ValueError(f'the {name} {pretrained!r} weights were trained with '
+                         f'{"QuickGELU" if cfg.get("quick_gelu") else "GELU"}: set the '
+                         f'encoder\'s quick_gelu={bool(cfg.get("quick_gelu", False))}')
+    if os.environ.get('HF_HUB_OFFLINE', '0').lower() not in ('', '0', 'false', 'no'):
+        raise RuntimeError(
+            f'CLIP weights {pretrained!r} are an open_clip pretrained tag of {name}, which needs '
+            'a download, but HF_HUB_OFFLINE is set: point the encoder\'s pretrained (the '
+            'configs\' clip_weights, e.g. --cfg-options model.encoder.pretrained=PATH) at a '
+            'local file, e.g. an OpenAI ViT-B-32.pt or an open_clip checkpoint')
+    path = open_clip.pretrained.download_pretrained(cfg)
+    if not path or not osp.isfile(path):
+        raise FileNotFoundError(f'open_clip could not download the {name} {pretrained!r} weights')
+    return path

@@ -6,7 +6,7 @@ from open_clip.transformer import LayerNorm, Transformer
 from torch import nn
 
 from mmdret.registry import MODELS
-from .clip_builder import build_clip, load_clip_weights
+from .clip_builder import build_clip, load_clip_weights, resolve_clip_weights
 
 
 class QuickGELU(nn.Module):
@@ -33,8 +33,11 @@ class CLIPTextFrameEncoder(BaseModule):
     Args:
         arch (str | dict): open_clip model name (``'ViT-B-32'``, ``'ViT-B-16'``), an mmdret tiny
             architecture name (``'tiny-64'``, ``'tiny-128'``) or an open_clip config dict.
-        pretrained (str, optional): local CLIP weight file (OpenAI TorchScript archive, OpenAI
-            state dict or open_clip checkpoint). None keeps random weights. Defaults to None.
+        pretrained (str, optional): an open_clip pretrained tag of ``arch`` (``'openai'``,
+            ``'laion2b_s34b_b79k'``, ..., downloaded into open_clip's cache; refused at once
+            with ``HF_HUB_OFFLINE=1``) or a local CLIP weight file (OpenAI TorchScript archive,
+            OpenAI state dict or open_clip checkpoint). None keeps random weights.
+            Defaults to None.
         quick_gelu (bool): use QuickGELU as OpenAI's weights require. Defaults to True.
         freeze_patch_embed (bool): freeze ``visual.conv1`` as the official code does.
             Defaults to True.
@@ -64,9 +67,11 @@ class CLIPTextFrameEncoder(BaseModule):
                  motion_stem_offset=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        weights = (resolve_clip_weights(arch, pretrained, quick_gelu)
+                   if pretrained is not None else None)
         self.clip = build_clip(arch, quick_gelu=quick_gelu)
-        if pretrained is not None:
-            load_clip_weights(self.clip, pretrained)
+        if weights is not None:
+            load_clip_weights(self.clip, weights)
         self.pretrained = pretrained
         self.embed_dim = self.clip.text_projection.shape[1]
         self.temporal_heads = temporal_heads

@@ -4,3 +4,4 @@ from .wti_similarity_head import WTISimilarityHead
 from .diffusion_reranker import DiffusionReranker
 from .xpool_frame_pooling import XPoolFramePooling
 from .dits_aligner import DITSAligner
+from .mean_frame_pooling import MeanFramePooling

@@ -5,7 +5,6 @@
 ``diffusion_model_v.*`` entries load 1:1 once the prefix is stripped. The two directions differ
 only in which side is pooled over frames and which side feeds the attention query.
 """
-import math
 from typing import NamedTuple
 
 import torch
@@ -13,92 +12,10 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-# The Transformer sinusoid base: frequencies are SINUSOID_BASE ** (-2i / dim).
-SINUSOID_BASE = 10000.0
+from ..utils import SinusoidalTable, TimestepEmbedder, masked_frame_pooling
+
 # Official ``init_weights``: Linear weights ~ N(0, 0.02), biases 0.
 LINEAR_INIT_STD = 0.02
-
-
-def sinusoidal_table(length: int, dim: int) -> Tensor:
-    """The fixed sin/cos table: row k is ``[sin(k w_0), cos(k w_0), sin(k w_1), cos(k w_1), ...]``.
-
-    Args:
-        length (int): Number of rows (positions / noise levels).
-        dim (int): Even embedding width; ``w_i = SINUSOID_BASE ** (-2i / dim)``.
-
-    Returns:
-        Tensor: ``(length, dim)`` float32 table.
-    """
-    position = torch.arange(length, dtype=torch.float).unsqueeze(1)
-    frequency = torch.exp(torch.arange(0, dim, 2).float() * (-math.log(SINUSOID_BASE) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)
-    return table
-
-
-class SinusoidalTable(nn.Module):
-    """Holds the sinusoidal table as the persistent buffer ``pe`` of shape ``(length, 1, dim)``.
-
-    Stands in for the official ``PositionalEncoding``, of which only the buffer is ever used (its
-    dropout-applying ``forward`` is never called), so only the buffer is kept.
-
-    Args:
-        length (int): Number of rows.
-        dim (int): Embedding width.
-    """
-
-    def __init__(self, length: int, dim: int):
-        super().__init__()
-        self.register_buffer('pe', sinusoidal_table(length, dim).unsqueeze(1))
-
-
-class TimestepEmbedder(nn.Module):
-    """Noise-level embedding ``c = Linear-SiLU-Linear(pe[k])`` (official ``TimestepEmbedder``).
-
-    Args:
-        table (SinusoidalTable): The sinusoidal table; kept as the submodule
-            ``sequence_pos_encoder`` like the official, which also registers it on the denoiser.
-    """
-
-    def __init__(self, table: SinusoidalTable):
-        super().__init__()
-        width = table.pe.shape[-1]
-        self.sequence_pos_encoder = table
-        self.time_embed = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
-
-    def forward(self, timesteps: Tensor) -> Tensor:
-        """Map integer noise levels ``(B,)`` to embeddings ``(B, width)``."""
-        return self.time_embed(self.sequence_pos_encoder.pe[timesteps, 0])
-
-
-def masked_frame_pooling(query: Tensor, frames: Tensor, mask: Tensor, temp: float,
-                         renormalize: bool) -> Tensor:
-    """Text-frame attention pooling ``u = sum_t softmax_t(<query, frame_t> / temp) mask_t frame_t``.
-
-    Features are used unnormalised, as in the official code. Official quirk (spec §9.4): the
-    softmax runs over all T frames, padded ones included, and the mask multiplies the weights
-    afterwards without renormalising, so padded-frame features still shift the weights of the real
-    frames. ``renormalize=True`` corrects this by excluding masked frames before the softmax.
-
-    Args:
-        query (Tensor): ``(..., D)`` pooling queries; leading dims broadcast against ``frames``.
-        frames (Tensor): ``(..., T, D)`` frame features.
-        mask (Tensor): ``(..., T)`` frame validity (1 real, 0 padding), broadcastable to the scores.
-        temp (float): Softmax temperature.
-        renormalize (bool): Mask before the softmax (corrected) instead of after it (official).
-
-    Returns:
-        Tensor: ``(..., D)`` pooled features, the broadcast leading shape of query and frames.
-    """
-    # Ellipsis einsum broadcasts size-1 dims without materialising the expanded operand.
-    scores = torch.einsum('...d,...td->...t', query, frames) / temp
-    mask = mask.to(scores.dtype)
-    if renormalize:
-        # finfo.min rather than -inf keeps all-padding rows finite; the product below zeroes them.
-        scores = scores.masked_fill(mask == 0, torch.finfo(scores.dtype).min)
-    weights = scores.softmax(dim=-1) * mask
-    return torch.einsum('...t,...td->...d', weights, frames)
 
 
 class NoiseLevelTerms(NamedTuple):
@@ -139,6 +56,8 @@ class DenoiserCache(NamedTuple):
             ``(S, 2D)``.
         noise_logits (Tensor | None): :func:`attention_logits` per announced level,
             ``(B, N, S)``.
+        workspace (Tensor | None): ``(B, N, 2D)`` buffer of the per-step decoder hidden layer
+            (set by ``precompute`` without autograd).
     """
     query_proj: Tensor
     key_proj: Tensor
@@ -148,11 +67,18 @@ class DenoiserCache(NamedTuple):
     noise_rows: dict | None = None
     noise_hidden: Tensor | None = None
     noise_logits: Tensor | None = None
+    workspace: Tensor | None = None
 
 
 def attention_logits(cache: DenoiserCache, noise: NoiseLevelTerms) -> Tensor:
     """Query-candidate logits without x for S noise levels, ``(B, N, S)``, from the expansion
-    ``(Wq s + Wq c) . (Wk e + Wk c) = Wq s . Wk e + Wq s . Wk c + Wk e . Wq c + Wq c . Wk c``."""
+    ``(Wq s + Wq c) . (Wk e + Wk c) = Wq s . Wk e + Wq s . Wk c + Wk e . Wq c + Wq c . Wk c``.
+
+    Args:
+        cache (DenoiserCache): :meth:`QueryCandidateDenoiser.precompute` of the queries and
+            candidates.
+        noise (NoiseLevelTerms): terms of the S noise levels.
+    """
     return (cache.query_key.unsqueeze(-1) + cache.query_proj @ noise.key.t() +
             cache.key_proj @ noise.query.t() + noise.query_key)
 
@@ -168,8 +94,9 @@ class QueryCandidateDenoiser(BaseModule):
         h = proj( sum_n a_n Wv(e_n + c) )
         x0_hat_n = decoder([h ; e_n]) + a_n
 
-    Official quirks kept as is (spec §9.3): the noisy distribution enters as an additive bias on
-    the attention logits, and the attention weights are added to the decoder output.
+    Two details of the official code are kept as they are, since trained checkpoints depend on
+    them: the noisy distribution enters as an additive bias on the attention logits (not as a
+    token of its own), and the attention weights are added to the decoder output.
 
     Sampling runs many steps on the same queries and candidates with one noise level k per step,
     and only ``x`` changes from step to step. By linearity (``W(s + c) = W s + W c``, the
@@ -195,7 +122,8 @@ class QueryCandidateDenoiser(BaseModule):
         temp (float): Temperature of the text-frame pooling softmax. Defaults to 1.0.
         max_timesteps (int): Rows of the sinusoidal noise-level table. Defaults to 5000.
         renormalize_masked_pooling (bool): Exclude padded frames before the pooling softmax
-            instead of masking after it (official quirk, spec §9.4). Defaults to False.
+            instead of masking after it (the official behaviour, see
+            :func:`~mmdret.models.utils.masked_frame_pooling`). Defaults to False.
         init_cfg (dict | list[dict], optional): Weight init; defaults to the official
             ``init_weights`` (Linear weights N(0, 0.02), biases 0).
     """
@@ -219,7 +147,8 @@ class QueryCandidateDenoiser(BaseModule):
         self.proj = nn.Linear(width, width)
         # One table, registered twice (here and inside embed_timestep) as in the official code.
         self.sequence_pos_encoder = SinusoidalTable(max_timesteps, width)
-        self.embed_timestep = TimestepEmbedder(self.sequence_pos_encoder)
+        self.embed_timestep = TimestepEmbedder(width, layout='interleaved',
+                                               table=self.sequence_pos_encoder)
         self.decoder = nn.Sequential(
             nn.Linear(2 * width, 2 * width),
             nn.ReLU(),
@@ -227,13 +156,23 @@ class QueryCandidateDenoiser(BaseModule):
         )
 
     def pool_frames(self, query: Tensor, frames: Tensor, mask: Tensor) -> Tensor:
-        """:func:`masked_frame_pooling` with this denoiser's temperature and masking mode."""
+        """:func:`masked_frame_pooling` with this denoiser's temperature and masking mode.
+
+        Args:
+            query (Tensor): ``(..., D)`` pooling queries.
+            frames (Tensor): ``(..., T, D)`` frame features.
+            mask (Tensor): ``(..., T)`` frame validity.
+        """
         return masked_frame_pooling(query, frames, mask, self.temp,
                                     self.renormalize_masked_pooling)
 
     def sides(self, *features: Tensor) -> tuple[Tensor, Tensor]:
         """``(query_side, key_side)`` of :meth:`denoise` from the subclass's feature inputs (those
-        of its ``forward`` after ``x`` and ``timesteps``)."""
+        of its ``forward`` after ``x`` and ``timesteps``).
+
+        Args:
+            *features (Tensor): the subclass's feature inputs, as in its ``forward``.
+        """
         raise NotImplementedError
 
     def precompute(self, *features: Tensor, timesteps: Tensor | None = None) -> DenoiserCache:
@@ -256,6 +195,8 @@ class QueryCandidateDenoiser(BaseModule):
             hidden_value=F.linear(F.linear(self.v_proj(key_side), self.proj.weight),
                                   hidden_weight_h),
             hidden_candidate=F.linear(key_side, hidden_weight_e, self.decoder[0].bias))
+        if not torch.is_grad_enabled():
+            cache = cache._replace(workspace=torch.empty_like(cache.hidden_candidate))
         if timesteps is None or len(timesteps) == 0:
             return cache
         levels = [int(k) for k in timesteps]
@@ -265,7 +206,11 @@ class QueryCandidateDenoiser(BaseModule):
                               noise_logits=attention_logits(cache, noise))
 
     def noise_level_terms(self, timesteps: Tensor) -> NoiseLevelTerms:
-        """:class:`NoiseLevelTerms` of the noise levels ``timesteps`` ``(S,)``."""
+        """:class:`NoiseLevelTerms` of the noise levels ``timesteps`` ``(S,)``.
+
+        Args:
+            timesteps (Tensor): ``(S,)`` integer noise levels.
+        """
         cond = self.embed_timestep(timesteps)
         query, key = self.q_proj(cond), self.k_proj(cond)
         hidden_weight_h, _ = self.decoder_first_weights()
@@ -273,7 +218,12 @@ class QueryCandidateDenoiser(BaseModule):
                                hidden=self.proj(self.v_proj(cond)) @ hidden_weight_h.t())
 
     def noise_level_at(self, timestep: int, cache: DenoiserCache) -> tuple[Tensor, Tensor]:
-        """``(noise hidden (2D,), attention logits without x (B, N))`` of one noise level."""
+        """``(noise hidden (2D,), attention logits without x (B, N))`` of one noise level.
+
+        Args:
+            timestep (int): the noise level k.
+            cache (DenoiserCache): :meth:`precompute` of the queries and candidates.
+        """
         if cache.noise_rows and timestep in cache.noise_rows:
             row = cache.noise_rows[timestep]
             return cache.noise_hidden[row], cache.noise_logits[..., row]
@@ -294,7 +244,12 @@ class QueryCandidateDenoiser(BaseModule):
         noise_hidden, logits = self.noise_level_at(timestep, cache)
         attn = (logits + x).softmax(dim=-1)
         summary_hidden = torch.bmm(attn.unsqueeze(1), cache.hidden_value) + noise_hidden
-        return self.decode(cache.hidden_candidate + summary_hidden, attn)
+        if cache.workspace is None:
+            return self.decode(cache.hidden_candidate + summary_hidden, attn)
+        # The step's decoder hidden layer overwrites the buffer of the previous step: a fresh
+        # (B, N, 2D) tensor per step costs more than the add itself.
+        return self.decode(torch.add(cache.hidden_candidate, summary_hidden,
+                                     out=cache.workspace), attn)
 
     def decoder_first_weights(self) -> tuple[Tensor, Tensor]:
         """``(W1_h, W1_e)``: the decoder's first weight split over its input ``[h ; e_n]``."""
@@ -328,5 +283,10 @@ class QueryCandidateDenoiser(BaseModule):
 
     def decode(self, hidden: Tensor, attn: Tensor) -> Tensor:
         """The decoder after its first layer, plus the attention residual:
-        ``x̂0_n = W2 relu(hidden_n) + b2 + a_n`` for the pre-activation ``hidden`` (B, N, 2D)."""
+        ``x̂0_n = W2 relu(hidden_n) + b2 + a_n`` for the pre-activation ``hidden`` (B, N, 2D).
+
+        Args:
+            hidden (Tensor): ``(B, N, 2D)`` pre-activation of the decoder's hidden layer.
+            attn (Tensor): ``(B, N)`` attention weights over the candidates.
+        """
         return self.decoder[2](hidden.relu_()).squeeze(-1) + attn

@@ -1,116 +1,22 @@
-import math
-
 import torch
-import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import nn
 
 from mmdret.models.diffusion import truncated_chain_coefficients
 from mmdret.registry import MODELS, TASK_UTILS
 from mmdret.utils.scope import in_mmdret_scope
+from ..utils import DefaultInitModule, DiTBlock, FinalLayer, TimestepEmbedder
 
 CONDITIONS = ('none', 'text', 'video', 'both')
 
 
-def modulate(x, shift, scale):
-    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
-
-
-class TimestepEmbedder(nn.Module):
-    """DiT ``TimestepEmbedder``: 256-d sinusoid (cos ‖ sin, max period 1e4) → MLP."""
-
-    def __init__(self, hidden_size, frequency_embedding_size=256):
-        super().__init__()
-        self.frequency_embedding_size = frequency_embedding_size
-        self.mlp = nn.Sequential(
-            nn.Linear(frequency_embedding_size, hidden_size, bias=True), nn.SiLU(),
-            nn.Linear(hidden_size, hidden_size, bias=True))
-
-    @staticmethod
-    def timestep_embedding(t, dim, max_period=10000):
-        half = dim // 2
-        freqs = torch.exp(-math.log(max_period) *
-                          torch.arange(half, dtype=torch.float32, device=t.device) / half)
-        args = t[:, None].float() * freqs[None]
-        embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-        if dim % 2:
-            embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
-        return embedding
-
-    def forward(self, t):
-        freq = self.timestep_embedding(t, self.frequency_embedding_size)
-        return self.mlp(freq.to(self.mlp[0].weight.dtype))
-
-
-class Attention(nn.Module):
-    """timm ``Attention`` (qkv bias) as DiT uses it."""
-
-    def __init__(self, dim, num_heads):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=True)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        batch, length, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(x.transpose(1, 2).reshape(batch, length, dim))
-
-
-class Mlp(nn.Module):
-    """timm ``Mlp`` with GELU-tanh, as DiT uses it."""
-
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU(approximate='tanh')
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class DiTBlock(nn.Module):
-    """DiT block with adaLN-Zero conditioning (``facebookresearch/DiT`` ``models.py``)."""
-
-    def __init__(self, hidden_size, num_heads, mlp_ratio=4.0):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.attn = Attention(hidden_size, num_heads)
-        self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
-
-    def forward(self, x, c):
-        (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp,
-         gate_mlp) = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
-        return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
-
-
-class FinalLayer(nn.Module):
-    """DiT ``FinalLayer`` (patch size 1): LN → adaLN shift/scale → Linear."""
-
-    def __init__(self, hidden_size, out_channels):
-        super().__init__()
-        self.norm_final = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
-        self.linear = nn.Linear(hidden_size, out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
-
-    def forward(self, x, c):
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
-        return self.linear(modulate(self.norm_final(x), shift, scale))
-
-
 @MODELS.register_module()
-class DITSAligner(BaseModule):
+class DITSAligner(DefaultInitModule):
     """DITS alignment network ε_γ and its truncated sampler (Eq. 8), NeurIPS 2024.
 
     **Denoiser.** ε_γ(v_τ, τ[, c]) is a DiT (N blocks, adaLN-Zero) run on the 512-d embedding as
-    a *single token* [INFERRED, dits.md §3.4: a batch-as-sequence reading would make a text's
-    aligned embedding depend on its batch-mates]: ``x_embedder`` Linear → DiT blocks conditioned
+    a *single token* (the paper does not say what the sequence is; treating the batch as the
+    sequence would make a text's aligned embedding depend on its batch-mates): ``x_embedder``
+    Linear → DiT blocks conditioned
     on the timestep embedding (plus the condition embedding when ``condition != 'none'``) →
     ``FinalLayer``. It "approximates the noise", i.e. it predicts an ε-like vector of the same
     width; in DITS that output is a learned per-step gap bias, never supervised by an ε-MSE.
@@ -126,7 +32,8 @@ class DITSAligner(BaseModule):
 
     χ_τ = β_τ / (√α_τ √(1 - ᾱ_τ)) (DDPM ε-coefficient without DDPM's 1/√α_τ rescaling of v_τ)
     and λ_τ = √β_τ come from :func:`truncated_chain_coefficients` on the first T' steps of
-    ``scheduler``. The step index fed to the timestep embedder is the 0-based τ - 1 [INFERRED].
+    ``scheduler``. The step index fed to the timestep embedder is the 0-based τ - 1 (the paper
+    leaves the indexing open).
     Nothing is detached: gradients flow through all T' steps into ε_γ and into ``start``.
 
     Args:
@@ -139,12 +46,13 @@ class DITSAligner(BaseModule):
             start unchanged (the X-Pool row of the T' sweep). Defaults to 10.
         condition (str): extra denoiser condition, ``'none'`` (the method, Table 6a best),
             ``'text'``, ``'video'`` or ``'both'`` (ablations). A condition goes through
-            ``c_embedder`` (Linear d→d; Linear 2d→d for 'both' [INFERRED]) and is added to the
-            timestep embedding, as DiT adds its class embedding. Defaults to 'none'.
+            ``c_embedder`` (Linear d→d; Linear 2d→d on the concatenation for 'both', a choice
+            the paper leaves open) and is added to the timestep embedding, as DiT adds its
+            class embedding. Defaults to 'none'.
         scheduler (dict): a ``TASK_UTILS`` diffusion scheduler providing β. Without
-            ``num_train_timesteps`` the schedule has length T' [INFERRED, dits.md §3.3: the T'
-            sweep up to 40 implies a schedule as long as the chain]. Defaults to the paper's
-            linear β from 0.1 to 0.99.
+            ``num_train_timesteps`` the schedule has length T' (the paper's sweep of T' up to
+            40 implies a schedule as long as the chain). Defaults to the paper's linear β from
+            0.1 to 0.99.
         init_cfg (dict, optional): mmengine init config. Defaults to None.
     """
 
@@ -170,14 +78,14 @@ class DITSAligner(BaseModule):
         self.condition = condition
 
         self.x_embedder = nn.Linear(embed_dim, embed_dim)
-        self.t_embedder = TimestepEmbedder(embed_dim)
+        self.t_embedder = TimestepEmbedder(embed_dim, layout='concatenated')
         if condition != 'none':
             in_dim = 2 * embed_dim if condition == 'both' else embed_dim
             self.c_embedder = nn.Linear(in_dim, embed_dim)
         self.blocks = nn.ModuleList(
             DiTBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.final_layer = FinalLayer(embed_dim, embed_dim)
-        self._dit_init()
+        self.default_init()
 
         chi = lam = torch.zeros(0)
         if truncated_steps > 0:
@@ -190,7 +98,8 @@ class DITSAligner(BaseModule):
         self.register_buffer('chi', chi, persistent=False)
         self.register_buffer('lam', lam, persistent=False)
 
-    def _dit_init(self):
+    def default_init(self):
+        """DiT's init: xavier Linears, N(0, 0.02) timestep MLP, zero adaLN and output."""
         def basic_init(module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
@@ -207,11 +116,6 @@ class DITSAligner(BaseModule):
         nn.init.zeros_(self.final_layer.adaLN_modulation[-1].bias)
         nn.init.zeros_(self.final_layer.linear.weight)
         nn.init.zeros_(self.final_layer.linear.bias)
-
-    def init_weights(self):
-        super().init_weights()
-        if self.init_cfg is None:
-            self._dit_init()
 
     def forward(self, x, step, cond=None):
         """ε_γ(x, step[, cond]).

@@ -1,4 +1,4 @@
-"""DiffusionRet text-to-video denoiser (official ``diffusion.py:Diffusion``, spec §4.1)."""
+"""DiffusionRet text-to-video denoiser (official ``diffusion.py:Diffusion``)."""
 from torch import Tensor
 
 from mmdret.registry import MODELS
@@ -10,7 +10,7 @@ class TextToVideoDenoiser(QueryCandidateDenoiser):
     """Predicts x̂0 over N candidate videos for one query text (official ``Diffusion``).
 
     Each candidate video is pooled over its frames with attention from the query text
-    (:func:`~.denoiser_blocks.masked_frame_pooling`) into ``u_n``; the query-candidate attention
+    (:func:`~mmdret.models.utils.masked_frame_pooling`) into ``u_n``; the query-candidate attention
     then uses the text as query and the ``u_n`` as keys/values and decoder inputs. Constructor
     arguments, defaults and official quirks: see :class:`~.denoiser_blocks.QueryCandidateDenoiser`.
 

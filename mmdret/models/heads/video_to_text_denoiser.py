@@ -1,4 +1,4 @@
-"""DiffusionRet video-to-text denoiser (official ``diffusion.py:Diffusion_v``, spec §4.2)."""
+"""DiffusionRet video-to-text denoiser (official ``diffusion.py:Diffusion_v``)."""
 from torch import Tensor
 
 from mmdret.registry import MODELS
@@ -10,7 +10,7 @@ class VideoToTextDenoiser(QueryCandidateDenoiser):
     """Predicts x̂0 over N candidate texts for one query video (official ``Diffusion_v``).
 
     The query video is pooled over its frames once per candidate text, with attention from that
-    text (:func:`~.denoiser_blocks.masked_frame_pooling`), into ``u_n``; the query-candidate
+    text (:func:`~mmdret.models.utils.masked_frame_pooling`), into ``u_n``; the query-candidate
     attention then uses ``u_n`` as per-candidate queries (logits ``q_n . k_n``) and the texts as
     keys/values and decoder inputs. Same parameter layout as :class:`TextToVideoDenoiser`;
     constructor arguments, defaults and official quirks: see

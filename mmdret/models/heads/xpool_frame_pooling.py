@@ -2,18 +2,18 @@ import math
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import nn
 
 from mmdret.registry import MODELS
+from ..utils import DefaultInitModule
 
 
 @MODELS.register_module()
-class XPoolFramePooling(BaseModule):
+class XPoolFramePooling(DefaultInitModule):
     """X-Pool text-conditioned frame pooling (Gorti et al., CVPR 2022; ``modules/transformer.py``).
 
     Every video is pooled once per text: the text is the query of a cross-attention over the
-    video's frames (dits.md §2)::
+    video's frames::
 
         t' = LN1(t),  f' = LN1(f)                       (one LayerNorm shared by both sides)
         a  = out_proj(softmax_f(q_proj(t') · k_proj(f')ᵀ / √d_head) v_proj(f'))
@@ -51,18 +51,13 @@ class XPoolFramePooling(BaseModule):
         self.layer_norm2 = nn.LayerNorm(embed_dim)
         self.layer_norm3 = nn.LayerNorm(embed_dim)
         self.dropout = nn.Dropout(dropout)
-        self._identity_init()
+        self.default_init()
 
-    def _identity_init(self):
+    def default_init(self):
+        """The official init: every Linear the identity, biases 0."""
         for linear in (self.q_proj, self.k_proj, self.v_proj, self.out_proj, self.linear_proj):
             nn.init.eye_(linear.weight)
             nn.init.zeros_(linear.bias)
-
-    def init_weights(self):
-        # mmengine may re-run init; keep the official identity init unless init_cfg overrides.
-        super().init_weights()
-        if self.init_cfg is None:
-            self._identity_init()
 
     def forward(self, text, frames, frame_mask=None):
         """Pool every video once per text.

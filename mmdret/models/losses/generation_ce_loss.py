@@ -1,4 +1,4 @@
-"""DiffusionRet's generation loss (official ``training_losses``, key ``kl_loss``, spec §4.4)."""
+"""DiffusionRet's generation loss (official ``training_losses``, key ``kl_loss``)."""
 from typing import Optional
 
 import torch
@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from mmdret.registry import MODELS
 
-# Official training always lists the positive first among the candidates (spec §4.4, §9.2).
+# Official training always lists the positive first among the candidates (its one-hot x0).
 POSITIVE_INDEX = 0
 
 

@@ -1,4 +1,4 @@
-"""The x0-regression generation loss (official ``training_losses`` MSE branch, spec §4.4)."""
+"""The x0-regression generation loss (official ``training_losses`` MSE branch)."""
 from typing import Optional
 
 import torch
@@ -15,7 +15,7 @@ class GenerationMSELoss(nn.Module):
 
     ``loss = loss_weight * mean_{b,n} (x0_{b,n} - x0_hat_{b,n})^2``. The official code has this
     branch but never reaches it (its loss type is hard-coded to "KL", i.e.
-    :class:`GenerationCELoss`); it is kept as the MSE option of the generation loss (spec §10.4).
+    :class:`GenerationCELoss`); it is kept as the MSE option of the generation loss.
     Shares its call signature with :class:`GenerationCELoss`, so a config can swap the two.
 
     Args:

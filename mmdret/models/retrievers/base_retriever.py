@@ -125,6 +125,33 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
             features (dict): features as :meth:`extract_feat` gives them.
         """
 
+    #: True when both directions start from one stage-1 similarity with ``S_v2t = S_t2v^T``:
+    #: then ``score(d, queries, candidates) == rescore(d, S, queries, candidates)`` with ``S``
+    #: from :meth:`shared_similarity` oriented for ``d``, and the retrieval loops compute it
+    #: once for both directions.
+    shares_similarity = False
+
+    def shared_similarity(self, texts, videos):
+        """(A, B) stage-1 similarity serving both directions (only if ``shares_similarity``).
+
+        Args:
+            texts (dict): text features, as :meth:`extract_feat` gives them.
+            videos (dict): video features.
+        """
+        raise NotImplementedError(f'{type(self).__name__} scores each direction separately')
+
+    def rescore(self, direction, similarity, queries, candidates):
+        """(Q, C) scores from the stage-1 ``similarity`` (Q, C) of ``direction`` (only if
+        ``shares_similarity``).
+
+        Args:
+            direction (str): ``'t2v'`` or ``'v2t'``.
+            similarity (Tensor): (Q, C) stage-1 similarity of the queries to the candidates.
+            queries (dict): features of the query chunk.
+            candidates (dict): features of the candidates.
+        """
+        raise NotImplementedError(f'{type(self).__name__} scores each direction separately')
+
     @abstractmethod
     def loss(self, inputs, data_samples):
         """Training losses of a batch (dict of tensors)."""

@@ -107,20 +107,25 @@ class DiffusionRet(BaseRetriever):
         return pooled_embedding(features['frames'], features['frame_weights'])
 
     def score(self, direction, queries, candidates):
-        """Scores (Q, C) of a chunk of queries against all candidates.
-
-        Args:
-            direction (str): ``'t2v'`` (queries are texts) or ``'v2t'``.
-            queries (dict): features of the query chunk, as from :meth:`extract_feat`.
-            candidates (dict): features of every candidate.
-        """
+        """:meth:`BaseRetriever.score` from the token-wise similarity of (text, video) pairs,
+        re-ranked by the stage-2 re-ranker when there is one."""
         if direction == 't2v':
             scores = self.similarity_head.similarity(queries, candidates)
         else:
             scores = self.similarity_head.similarity(candidates, queries).t()
+        return self.rescore(direction, scores, queries, candidates)
+
+    # The token-wise similarity is one function of (text, video) for both directions.
+    shares_similarity = True
+
+    def shared_similarity(self, texts, videos):
+        return self.similarity_head.similarity(texts, videos)
+
+    def rescore(self, direction, similarity, queries, candidates):
+        """Stage 1: ``similarity`` itself; stage 2: its top-k re-ranked by the reranker."""
         if self.reranker is None:
-            return scores
-        return self.reranker.rerank(direction, scores, queries, candidates)
+            return similarity
+        return self.reranker.rerank(direction, similarity, queries, candidates)
 
     # -- training ------------------------------------------------------------------------------
     def contrastive_similarity(self, inputs):

@@ -20,7 +20,7 @@ VANILLA_SCHEDULER = dict(
 @MODELS.register_module()
 class DITS(XPool):
     """DITS (Wang et al., NeurIPS 2024): X-Pool whose text embedding is aligned by a truncated
-    diffusion chain before the similarity (dits.md §3-§5).
+    diffusion chain before the similarity (paper Sec. 3).
 
     Method (defaults, ``gap_direction='v-t'``, ``condition='none'``)::
 
@@ -41,13 +41,14 @@ class DITS(XPool):
       ``'text'`` conditions on t_k and stays per text.
     * ``gap_direction='t-v'`` (δ = t - v): the chain starts at the pooled video pool(t_k, v_i)
       and S[k, i] = cos(t_k, v0_{k,i}); per pair.
-    * ``freeze_clip=True``: "DITS (Fix CLIP)"; CLIP (with its logit scale [INFERRED]) is frozen.
-    * ``variant='fixed_prior'``: t + δ with δ ~ N(0, ``prior_variance`` I) (§3.2), no aligner
-      network is used.
+    * ``freeze_clip=True``: "DITS (Fix CLIP)"; CLIP (with its logit scale, which the paper
+      does not mention) is frozen.
+    * ``variant='fixed_prior'``: t + δ with δ ~ N(0, ``prior_variance`` I) (paper Sec. 3.2),
+      no aligner network is used.
 
-    * ``variant='vanilla'``: the vanilla-diffusion baseline of §3.2. A DDPM chain on the gap
-      δ from δ_T ~ N(0, I) with ε_γ(δ_t, t, c = t_k) (so ``condition='text'`` is required),
-      ``vanilla_scheduler`` steps (Eq. 7, σ² = β) and the aligned text t_k + δ₀. Two stages:
+    * ``variant='vanilla'``: the vanilla-diffusion baseline of the paper's Sec. 3.2. A DDPM
+      chain on the gap δ from δ_T ~ N(0, I) with ε_γ(δ_t, t, c = t_k) (so
+      ``condition='text'`` is required), ``vanilla_scheduler`` steps (Eq. 7, σ² = β) and the aligned text t_k + δ₀. Two stages:
       ``vanilla_pretrain=True`` freezes CLIP and the pooling (load a trained X-Pool) and trains
       the aligner alone with the ε-regression ``vanilla_pretrain_loss`` (L2; Table 7: L2 > L1)
       on δ₀ = pool(t_k, v_k) - t_k of the ground-truth pairs; ``vanilla_pretrain=False`` then
@@ -55,9 +56,9 @@ class DITS(XPool):
 
     Noise: training draws z from the global RNG. At evaluation (``noise_at_test=True``, Eq. 8
     keeps z for τ > 1) each text's z comes from a generator seeded by ``noise_seed`` and the
-    text's dataset index [INFERRED], so a text's aligned embedding does not depend on which other
-    texts are in the set or in its batch. Per-pair chains with ``'t-v'`` use
-    (z_text + z_video)/√2, still N(0, I) and a function of the pair only [INFERRED].
+    text's dataset index (the paper does not say how), so a text's aligned embedding does not
+    depend on which other texts are in the set or in its batch. Per-pair chains with ``'t-v'`` use
+    (z_text + z_video)/√2, still N(0, I) and a function of the pair only.
 
     Args:
         encoder (dict): ``CLIPTextFrameEncoder`` (``temporal_layers=0``), see :class:`XPool`.
@@ -66,7 +67,7 @@ class DITS(XPool):
         condition (str, optional): overrides the aligner's condition. Defaults to None.
         gap_direction (str): ``'v-t'`` (the method) or ``'t-v'``. Defaults to 'v-t'.
         pool_query (str): pooling query, ``'text'`` (t, default, as T-MASS) or ``'aligned'``
-            (v0; only with per-text chains) [INFERRED, dits.md §3.5]. Defaults to 'text'.
+            (v0; only with per-text chains; the paper leaves the choice open). Defaults to 'text'.
         freeze_clip (bool): fixed-CLIP ablation. Defaults to False (joint training).
         noise_at_test (bool): keep Eq. 8's z at evaluation. Defaults to True.
         noise_seed (int): base seed of the evaluation noise (paper seed). Defaults to 24.

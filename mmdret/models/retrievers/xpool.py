@@ -14,8 +14,9 @@ class XPool(BaseRetriever):
     ``S[k, i] = cos(t_k, pool(t_k, frames_i))`` with ``t_k`` the CLIP EOT text embedding and
     ``pool`` :class:`XPoolFramePooling`; trained jointly (CLIP + pooling) with symmetric InfoNCE
     at the learnable CLIP temperature (exp, clamped ≤ 100). Training and evaluation use the same
-    per-pair similarity, which depends on text k and video i only (the leak-free X-Pool
-    protocol of dits.md §5.1, never T-MASS's ``sims[i, :, :, i]``).
+    per-pair similarity, which depends on text k and video i only (the leak-free protocol
+    of the official X-Pool evaluation, never T-MASS's ``sims[i, :, :, i]``, which lets the
+    ground-truth video pool every text).
 
     Implements :class:`BaseRetriever`: per-text features ``emb`` (plus what
     :meth:`describe_text` adds), per-video features ``frames`` and ``frame_mask``;
@@ -104,13 +105,8 @@ class XPool(BaseRetriever):
         return torch.cat(rows)
 
     def score(self, direction, queries, candidates):
-        """Scores (Q, C) of a chunk of queries against all candidates.
-
-        Args:
-            direction (str): ``'t2v'`` (queries are texts) or ``'v2t'``.
-            queries (dict): features of the query chunk, as from :meth:`extract_feat`.
-            candidates (dict): features of every candidate.
-        """
+        """:meth:`BaseRetriever.score` from :meth:`similarity`, the per-pair similarity of
+        (text, video)."""
         if direction == 't2v':
             return self.similarity(queries, candidates)
         return self.similarity(candidates, queries).t()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmdret.evaluation.functional import TIE_RULES, ground_truth_ranks, recall_metrics
+from mmdret.evaluation.functional import (TIE_RULES, best_caption_scores, ground_truth_ranks,
+                                          ranking_inputs, recall_metrics)
 
 
 def brute_force_rank(scores, positives, tie_rule):
@@ -19,7 +20,9 @@ def brute_force_rank(scores, positives, tie_rule):
                 above += 1
             elif float(scores[q, c]) == best:
                 ties += 1
-        ranks.append(above + {'pessimistic': ties, 'optimistic': 0, 'mean': ties / 2}[tie_rule])
+        # clip4clip's single rank is the first of the official tied positions
+        ranks.append(above + {'pessimistic': ties, 'optimistic': 0, 'mean': ties / 2,
+                              'clip4clip': 0}[tie_rule])
     return ranks
 
 
@@ -42,7 +45,7 @@ def per_positive_min_rank(scores, positives, tie_rule):
             above = sum(n > p for n in negatives)
             ties = sum(n == p for n in negatives)
             candidates.append(above + {'pessimistic': ties, 'optimistic': 0,
-                                       'mean': ties / 2}[tie_rule])
+                                       'mean': ties / 2, 'clip4clip': 0}[tie_rule])
         out.append(min(candidates))
     return out
 
@@ -58,7 +61,8 @@ def test_hand_example():
                            [0.3, 0.9, 0.1, 0.0],    # positive 2 below 0.3, 0.9
                            [0.1, 0.2, 0.3, 0.4]])   # positive 3 on top, no tie
     positives = torch.eye(4, dtype=torch.bool)
-    expected = {'pessimistic': [1, 2, 2, 0], 'optimistic': [0, 0, 2, 0], 'mean': [0.5, 1, 2, 0]}
+    expected = {'pessimistic': [1, 2, 2, 0], 'optimistic': [0, 0, 2, 0], 'mean': [0.5, 1, 2, 0],
+                'clip4clip': [0, 0, 2, 0]}
     for rule in TIE_RULES:
         assert ground_truth_ranks(scores, positives, rule).tolist() == expected[rule]
     assert ground_truth_ranks(scores, positives).tolist() == expected['pessimistic']
@@ -120,7 +124,7 @@ def test_multi_positive_best_rank_other_positives_never_count(tie_rule):
     tied = torch.tensor([[0.5, 0.9, 0.9, 0.9, 0.1]])
     pos = torch.tensor([[False, True, True, False, False]])
     # The other positive tied at 0.9 never counts; only the negative at 0.9 does.
-    expected = {'pessimistic': 1.0, 'optimistic': 0.0, 'mean': 0.5}[tie_rule]
+    expected = {'pessimistic': 1.0, 'optimistic': 0.0, 'mean': 0.5, 'clip4clip': 0.0}[tie_rule]
     assert ground_truth_ranks(tied, pos, tie_rule).tolist() == [expected]
 
 
@@ -154,6 +158,35 @@ def test_raises_without_positive_or_with_unknown_rule():
         ground_truth_ranks(scores, positives)
     with pytest.raises(ValueError):
         ground_truth_ranks(scores, torch.eye(3, 4, dtype=torch.bool), tie_rule='random')
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+def test_non_finite_scores_are_refused_naming_direction_and_count(value):
+    scores = torch.rand(5, 4)
+    scores[1, 2] = scores[3, 0] = value
+    with pytest.raises(ValueError, match=r'^v2t: 2 of 5 queries have non-finite scores'):
+        ground_truth_ranks(scores, torch.ones(5, 4, dtype=torch.bool), direction='v2t')
+
+
+def test_best_caption_scores_hand_example():
+    # 2 query videos, 5 captions of videos 3, 1, 3, 1, 2 (unsorted, rectangular).
+    scores = torch.tensor([[0.1, 0.7, 0.4, 0.2, 0.3],
+                           [0.9, 0.0, 0.5, 0.6, 0.8]])
+    best, positives = best_caption_scores(scores, torch.tensor([1, 3]),
+                                          torch.tensor([3, 1, 3, 1, 2]))
+    # columns: videos 1, 2, 3
+    assert torch.equal(best, torch.tensor([[0.7, 0.3, 0.4], [0.6, 0.8, 0.9]]))
+    assert positives.tolist() == [[True, False, False], [False, False, True]]
+    queries = dict(index=torch.tensor([1, 3]))
+    candidates = dict(video_index=torch.tensor([3, 1, 3, 1, 2]))
+    assert ground_truth_ranks(best, positives).tolist() == [0.0, 0.0]
+    caption_scores, caption_positives = ranking_inputs('v2t', scores, queries, candidates,
+                                                       'caption')
+    # caption protocol: video 1's best caption 0.7 is first; video 3's 0.9 is first too
+    assert ground_truth_ranks(caption_scores, caption_positives).tolist() == [0.0, 0.0]
+    scores[0, 4] = 0.75  # video 2's caption now beats video 1's best: rank 1 in both
+    best, _ = best_caption_scores(scores, torch.tensor([1, 3]), torch.tensor([3, 1, 3, 1, 2]))
+    assert ground_truth_ranks(best, positives).tolist() == [1.0, 0.0]
 
 
 def test_recall_metrics_hand_numbers():

@@ -50,3 +50,16 @@ def test_custom_ks_and_registry():
     assert out['retrieval/v2t_R1'] == 0.0
     assert 'retrieval/t2v_R5' not in out
     assert out['retrieval/Rsum'] == pytest.approx(100 / 3 + 200 / 3 + 0 + 100)
+
+
+def test_tied_records_count_every_tied_position():
+    # tie_rule='clip4clip': query 0 ties its ground truth with 2 negatives -> entries 0, 1, 2;
+    # query 1 ranks 4 with no tie. Padding copies still count once.
+    t2v = [dict(direction='t2v', query_idx=0, rank=0.0, tied=2),
+           dict(direction='t2v', query_idx=1, rank=4.0, tied=0)]
+    out = evaluate(TextVideoRetrievalMetric(), [t2v + [dict(t2v[0])]])
+    assert out['retrieval/t2v_R1'] == pytest.approx(25.0)
+    assert out['retrieval/t2v_R5'] == pytest.approx(100.0)
+    assert out['retrieval/t2v_MdR'] == pytest.approx(2.5)
+    assert out['retrieval/t2v_MnR'] == pytest.approx(2.75)
+    assert out['retrieval/t2v_num_queries'] == 2

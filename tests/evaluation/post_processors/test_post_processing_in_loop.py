@@ -9,12 +9,19 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from mmdret.engine.runner import retrieval_loop
 from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
 from mmdret.evaluation.functional import ground_truth_ranks
 from mmdret.evaluation.post_processors import ScorePostProcessing
 from mmdret.utils import register_all_modules
 
 register_all_modules()
+
+
+def CaptionEvaluation(**kwargs):
+    """The loop's evaluation with the dense references' video-to-text protocol (a video's
+    best caption among all captions)."""
+    return RetrievalEvaluation(v2t_protocol='caption', **kwargs)
 
 # 9 captions of 4 videos (multi-caption), dot-product "model".
 VIDEO_OF_TEXT = [0, 0, 1, 1, 1, 2, 3, 3, 3]
@@ -71,20 +78,20 @@ def dsl(matrix, temperature=100.0):
 
 def test_disabled_leaves_ranks_unchanged():
     features = make_features()
-    default = loop_ranks(RetrievalEvaluation(query_chunk_size=4), features)
-    disabled = loop_ranks(RetrievalEvaluation(query_chunk_size=4, post_processor=None), features)
+    default = loop_ranks(CaptionEvaluation(query_chunk_size=4), features)
+    disabled = loop_ranks(CaptionEvaluation(query_chunk_size=4, post_processor=None), features)
     per_direction_off = loop_ranks(
-        RetrievalEvaluation(query_chunk_size=4, post_processor=dict(t2v=None, v2t=None)),
+        CaptionEvaluation(query_chunk_size=4, post_processor=dict(t2v=None, v2t=None)),
         features)
     assert default == disabled == per_direction_off == dense_ranks(features)
 
 
 def test_dual_softmax_matches_dense():
     features = make_features(1)
-    got = loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+    got = loop_ranks(CaptionEvaluation(query_chunk_size=2,
                                          post_processor=dict(type='DualSoftmax')), features)
     assert got == dense_ranks(features, dict(t2v=dsl, v2t=dsl))
-    only_t2v = loop_ranks(RetrievalEvaluation(
+    only_t2v = loop_ranks(CaptionEvaluation(
         query_chunk_size=3, post_processor=dict(t2v=dict(type='DualSoftmax', temperature=5.0))),
         features)
     assert only_t2v == dense_ranks(features, dict(t2v=lambda m: dsl(m, 5.0)))
@@ -93,7 +100,8 @@ def test_dual_softmax_matches_dense():
 def test_query_bank_norm_matches_dense(monkeypatch):
     features = make_features(2)
     bank = make_features(3)  # "training" queries: their texts (t2v) and videos (v2t)
-    monkeypatch.setattr(ScorePostProcessing, 'query_bank', lambda self, *args: bank)
+    # The loop extracts the bank from its dataloader through the retriever contract.
+    monkeypatch.setattr(retrieval_loop, 'extract_features', lambda *args: bank)
 
     def is_norm(bank_queries):
         def transform(matrix):  # IS for every row (mode='is'), log space is rank-equivalent
@@ -105,10 +113,11 @@ def test_query_bank_norm_matches_dense(monkeypatch):
         return features['video']['emb'] if matrix.shape[1] == NUM_VIDEOS else \
             features['text']['emb']
 
-    got = loop_ranks(RetrievalEvaluation(
+    got = loop_ranks(CaptionEvaluation(
         query_chunk_size=4,
         post_processor=dict(type='QueryBankNorm', beta=2.0, mode='is',
-                            query_bank=dict(dataloader=None))), features)
+                            query_bank=dict(dataloader=torch.utils.data.DataLoader([])))),
+        features)
     assert got == dense_ranks(features, dict(t2v=is_norm(bank['text']['emb']),
                                              v2t=is_norm(bank['video']['emb'])))
 
@@ -128,7 +137,7 @@ class BankModel(DotModel):
         return dict(text=rows(self.bank['text'], idx), video=rows(self.bank['video'], idx))
 
 
-def test_query_bank_is_extracted_from_its_dataloader():
+def test_query_bank_is_extracted_from_its_dataloader(monkeypatch):
     features = make_features(6)
     bank = make_features(7)
     bank = dict(text=rows(bank['text'], torch.arange(NUM_VIDEOS)), video=bank['video'])
@@ -136,8 +145,12 @@ def test_query_bank_is_extracted_from_its_dataloader():
     items = [dict(inputs=dict(idx=i)) for i in [0, 1, 2, 3, 0]]
     loader = torch.utils.data.DataLoader(items, batch_size=2)
     cfg = dict(type='QueryBankNorm', beta=2.0, mode='is', query_bank=dict(dataloader=loader))
-    evaluation = RetrievalEvaluation(query_chunk_size=3, post_processor=cfg)
+    evaluation = CaptionEvaluation(query_chunk_size=3, post_processor=cfg)
     runner = SimpleNamespace(logger=logging.getLogger('test_post_processing'))
+    extracted = []
+    real_extract = retrieval_loop.extract_features
+    monkeypatch.setattr(retrieval_loop, 'extract_features',
+                        lambda *args: extracted.append(real_extract(*args)) or extracted[-1])
     records, _ = evaluation.rank_queries(runner, BankModel(bank), features)
     got = {(r['direction'], r['query_idx']): r['rank'] for r in records}
 
@@ -150,17 +163,17 @@ def test_query_bank_is_extracted_from_its_dataloader():
     assert got == dense_ranks(features, dict(
         t2v=is_norm(bank['text']['emb'], features['video']['emb']),
         v2t=is_norm(bank['video']['emb'], features['text']['emb'])))
-    [extracted] = evaluation.post_processing.banks.values()  # once for both directions
+    [extracted] = extracted  # once for both directions
     assert extracted['text']['index'].tolist() == [0, 1, 2, 3]
 
 
 def test_bad_config_fails_early():
     with pytest.raises(ValueError, match="'t2v'/'v2t'"):
-        RetrievalEvaluation(post_processor=dict(t2x=None))
+        CaptionEvaluation(post_processor=dict(t2x=None))
     with pytest.raises(KeyError):
-        RetrievalEvaluation(post_processor=dict(type='NoSuchProcessor'))
+        CaptionEvaluation(post_processor=dict(type='NoSuchProcessor'))
     with pytest.raises(ValueError, match='needs query_bank=dict'):
-        RetrievalEvaluation(post_processor=dict(type='QueryBankNorm'))
+        CaptionEvaluation(post_processor=dict(type='QueryBankNorm'))
 
 
 # -- two processes ---------------------------------------------------------------------------
@@ -184,7 +197,7 @@ def _worker(rank, init_file, result_dir):
         features = make_features(4)
         split, _ = shards(features)
         local = {m: rows(features[m], torch.tensor(split[m][rank])) for m in features}
-        got = loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+        got = loop_ranks(CaptionEvaluation(query_chunk_size=2,
                                              post_processor=dict(type='DualSoftmax')), local)
         # The fitted statistics themselves (padding duplicates must count once).
         dsl_fit = ScorePostProcessing(dict(type='DualSoftmax'), 2).fitted(
@@ -192,10 +205,11 @@ def _worker(rank, init_file, result_dir):
         bank = make_features(5)
         qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0,
                                        query_bank=dict(dataloader=None)), 2)
+        [bank_key] = qbn.bank_dataloaders()
         bank_split, _ = shards(bank)
         local_bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
-        qbn.query_bank = lambda *args: local_bank
-        qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'])
+        qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'],
+                             banks={bank_key: local_bank})
         torch.save(dict(ranks=got, dsl=dsl_fit.log_normaliser, qbn=qbn_fit.log_normaliser,
                         active=qbn_fit.active), f'{result_dir}/rank{rank}.pt')
     finally:
@@ -210,7 +224,7 @@ def test_two_processes_equal_one(tmp_path):
     features, bank = make_features(4), make_features(5)
     dsl_ranks = dense_ranks(features, dict(t2v=dsl, v2t=dsl))
     assert {**results[1]['ranks'], **results[0]['ranks']} == dsl_ranks
-    assert loop_ranks(RetrievalEvaluation(query_chunk_size=2,
+    assert loop_ranks(CaptionEvaluation(query_chunk_size=2,
                                           post_processor=dict(type='DualSoftmax')),
                       features) == dsl_ranks
     t2v = features['text']['emb'] @ features['video']['emb'].t()
