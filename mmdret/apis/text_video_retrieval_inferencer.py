@@ -36,6 +36,7 @@ from mmdret.models.retrievers.base_retriever import BaseRetriever
 from mmdret.registry import DATASETS, INFERENCERS, MODELS
 from mmdret.utils.feature_cache import plain_config, state_dict_sha1
 from mmdret.utils.finite import assert_finite_state_dict
+from mmdret.utils.safe_load import checkpoint_safe_globals, naming_refused_file
 from mmdret.visualization.search_results import capture_native_stderr
 from .video_gallery_index import (VIDEO_EXTENSIONS, VideoGalleryIndex, list_videos, stable_id,
                                   stable_video_id)
@@ -253,7 +254,9 @@ class TextVideoRetrievalInferencer(BaseInferencer):
                             '(BaseRetriever): the inferencer needs extract_text_feat, '
                             'extract_video_feat, score and embed')
         if weights is not None:
-            checkpoint = _load_checkpoint(weights, map_location='cpu')
+            # Runner checkpoints hold mmengine state: admit exactly its classes, name the file.
+            with naming_refused_file(weights), checkpoint_safe_globals():
+                checkpoint = _load_checkpoint(weights, map_location='cpu')
             state_dict = checkpoint.get('state_dict', checkpoint)
             assert_finite_state_dict(state_dict, weights)
             try:

@@ -121,9 +121,6 @@ def retrieve_argv(config, checkpoint, videos, cache):
             '--cache', str(cache)]
 
 
-# Refused (weights-only) but without the file's name until the inferencer loads through
-# mmdret.utils.safe_load.load_model_checkpoint; the fixture still checks the marker.
-@pytest.mark.xfail(strict=True, reason='inferencer weights: refusal does not name the file yet')
 def test_inferencer_weights(tiny_config, demo_data, evil, tmp_path):
     retrieve = load_tool('retrieve.py')
     refused(evil['zip'], retrieve.main,
