@@ -42,9 +42,10 @@ test_dataloader = val_dataloader
 max_epochs = 8
 # From scratch the whole model learns at one lr (no pretrained CLIP to protect), with AdamW:
 # BertAdam's missing bias correction suits fine-tuning, not training from random weights.
+# fused: one kernel for all parameters (the 49408-row token embedding dominates the update).
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, betas=(0.9, 0.98), eps=1e-6,
-                   weight_decay=0.05),
+                   weight_decay=0.05, fused=True),
     paramwise_cfg=dict(clip_lr_mult=1.0))
 param_scheduler = [
     dict(type='WarmupCosineLR', warmup_ratio=0.1, begin=0, end=max_epochs, by_epoch=True,

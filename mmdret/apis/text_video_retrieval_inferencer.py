@@ -59,7 +59,20 @@ def faiss_available():
 
 def resolve_model_config(model):
     """A :class:`Config` from a config file, a config name under ``configs/`` (the file name
-    without ``.py``, e.g. ``'xpool_tiny_1xb64-demo'``), a Config or a dict."""
+    without ``.py``, e.g. ``'xpool_tiny_1xb64-demo'``), a Config or a dict.
+
+    Args:
+        model (str | os.PathLike | Config | dict): a config file, the name of exactly one
+            config under ``configs/`` (``_base_`` configs excluded; a trailing ``.py`` is
+            allowed), a :class:`Config` (returned as is) or a dict / :class:`ConfigDict`.
+
+    Returns:
+        Config: the model's config.
+
+    Raises:
+        TypeError: if ``model`` is none of the accepted types.
+        FileNotFoundError: if ``model`` is no file and names no config, or several.
+    """
     if isinstance(model, Config):
         return model
     if isinstance(model, dict):  # also ConfigDict
@@ -85,7 +98,17 @@ def resolve_model_config(model):
 def test_pipeline_config(cfg):
     """The video pipeline of a config: the test dataset's pipeline when it decodes videos
     (``LoadVideoFrames``), else ``test_pipeline`` (e.g. a stage-2 config evaluated on cached
-    features)."""
+    features).
+
+    Args:
+        cfg (Config): the model's full config.
+
+    Returns:
+        list[dict]: the pipeline's transform configs.
+
+    Raises:
+        ValueError: if neither pipeline holds a ``LoadVideoFrames`` step.
+    """
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
     for pipeline in (dataset.get('pipeline'), cfg.get('test_pipeline')):
         if pipeline and any(str(step.get('type', '')).endswith('LoadVideoFrames')
@@ -103,6 +126,14 @@ def fill_frames(inputs):
     similarity a word whose real frame cosines are all negative takes 0 from it, so a short
     video would outrank longer ones merely because it is short. Repetition makes a short video
     look like a longer one sampled at a lower frame rate.
+
+    Args:
+        inputs (dict): the packed ``inputs`` of one pipeline item, with ``video`` (frames
+            first, ``(T, ...)``) and its ``video_mask`` ``(T,)`` (1 for a real frame). Updated
+            in place; a video with no real frame or no padding is left unchanged.
+
+    Returns:
+        dict: ``inputs``.
     """
     mask = inputs['video_mask']
     count, total = int(mask.sum()), mask.shape[0]
@@ -114,17 +145,41 @@ def fill_frames(inputs):
 
 
 def select_rows(features, index):
-    """Rows ``index`` (a LongTensor or slice) of every tensor of a feature dict."""
+    """Rows ``index`` (a LongTensor or slice) of every tensor of a feature dict.
+
+    Args:
+        features (dict[str, Tensor]): feature tensors sharing their first dimension.
+        index (Tensor | slice): the rows to take.
+
+    Returns:
+        dict[str, Tensor]: ``features`` with each tensor indexed by ``index``.
+    """
     return {key: value[index] for key, value in features.items()}
 
 
 def to_device(features, device):
+    """Move every tensor of a feature dict to a device.
+
+    Args:
+        features (dict[str, Tensor]): feature tensors.
+        device (str | torch.device): the target device.
+
+    Returns:
+        dict[str, Tensor]: a new dict of the moved tensors.
+    """
     return {key: value.to(device) for key, value in features.items()}
 
 
 def query_samples(sentences):
     """Data samples numbering each sentence by :func:`stable_id` of its text, so a query's
-    scores (and any noise a model draws for it) do not depend on the other queries."""
+    scores (and any noise a model draws for it) do not depend on the other queries.
+
+    Args:
+        sentences (list[str]): the query sentences.
+
+    Returns:
+        list[BaseDataElement]: one sample per sentence, with metainfo ``text_idx``.
+    """
     return [BaseDataElement(metainfo=dict(text_idx=[stable_id(sentence)]))
             for sentence in sentences]
 
@@ -284,6 +339,10 @@ class TextVideoRetrievalInferencer(BaseInferencer):
                 self.tokenizer = step.get('tokenizer', self.tokenizer)
         return Compose([dict(step) for step in self.pipeline_cfg])
 
+    def _init_collate(self, cfg):
+        # Items are grouped per batch by the gallery index, then joined by the preprocessor.
+        return pseudo_collate
+
     def _init_visualizer(self, cfg):
         return None  # pictures come from mmdret.visualization.search_results
 
@@ -296,7 +355,19 @@ class TextVideoRetrievalInferencer(BaseInferencer):
 
     @staticmethod
     def resolve_prototype(prototype):
-        """Absolute video paths of a folder, a list of files or a dataset config."""
+        """Absolute video paths of a folder, a list of files or a dataset config.
+
+        Args:
+            prototype (str | os.PathLike | list[str] | dict): a video folder (searched
+                recursively), one video file, a list of video files, or a dataset config whose
+                items' ``filename`` are the videos (its pipeline defaults to none).
+
+        Returns:
+            list[str]: the absolute paths, duplicates removed, in their first order.
+
+        Raises:
+            ValueError: if the prototype holds no videos or names videos that do not exist.
+        """
         if isinstance(prototype, (str, os.PathLike)):
             prototype = str(prototype)
             if osp.isdir(prototype):
@@ -325,7 +396,23 @@ class TextVideoRetrievalInferencer(BaseInferencer):
 
     # -- gallery -----------------------------------------------------------------------------
     def prepare_prototype(self, prototype, prototype_cache=None):
-        """Build (or load) the gallery features; see :class:`VideoGalleryIndex`."""
+        """Build (or load) the gallery features; see :class:`VideoGalleryIndex`.
+
+        Videos that cannot be decoded are left out, listed in :attr:`failed_videos` and named in a
+        warning.
+
+        Args:
+            prototype (str | list[str] | dict): the gallery, as taken by
+                :meth:`resolve_prototype`.
+            prototype_cache (str, optional): the gallery cache file, reused and updated when it
+                exists. Defaults to None (no cache).
+
+        Returns:
+            dict[str, Tensor]: the gallery features (see :meth:`set_gallery`).
+
+        Raises:
+            ValueError: if none of the videos can be decoded.
+        """
         paths = self.resolve_prototype(prototype)
         index = VideoGalleryIndex(self.model_fingerprint, prototype_cache, self.flush_interval)
         features = index.update(paths, self._encode_videos, self.gallery_batch_size,
@@ -348,7 +435,19 @@ class TextVideoRetrievalInferencer(BaseInferencer):
     def set_gallery(self, paths, features):
         """Use precomputed gallery features: ``features`` maps each key of the model's video
         features to an (N, ...) tensor, row i for ``paths[i]``; kept on the CPU (memory-mapped
-        when they come from a cache) and moved to the device chunk by chunk."""
+        when they come from a cache) and moved to the device chunk by chunk.
+
+        Args:
+            paths (list[str]): the N gallery videos.
+            features (dict[str, Tensor]): the video features, one row per path.
+
+        Returns:
+            dict[str, Tensor]: the gallery features, with ``index`` (the videos'
+            :func:`stable_video_id`) and ``corrupt`` (all False) added.
+
+        Raises:
+            ValueError: if a feature tensor does not have one row per path.
+        """
         if any(value.shape[0] != len(paths) for value in features.values()):
             raise ValueError(f'features must have one row per path ({len(paths)})')
         self.gallery_paths = list(paths)
@@ -433,14 +532,32 @@ class TextVideoRetrievalInferencer(BaseInferencer):
 
     @torch.no_grad()
     def encode_texts(self, texts):
-        """Text features of a list of sentences through ``extract_text_feat``."""
+        """Text features of a list of sentences through ``extract_text_feat``.
+
+        Args:
+            texts (list[str]): the sentences, tokenized as the config's ``TokenizeCaptions``
+                step does.
+
+        Returns:
+            dict[str, Tensor]: the model's text features, on the device.
+        """
         from mmdret.datasets.transforms.tokenize_captions import tokenize
         tokens, mask = tokenize(texts, self.max_words, self.tokenizer)
         inputs = dict(text=tokens.to(self.device), text_mask=mask.to(self.device))
         return self.model.extract_text_feat(inputs, query_samples(texts))
 
     def encode_video(self, path):
-        """Features of one video (from the gallery when it is there), on the device."""
+        """Features of one video (from the gallery when it is there), on the device.
+
+        Args:
+            path (str | os.PathLike): the video file.
+
+        Returns:
+            dict[str, Tensor]: the model's video features of a batch of one.
+
+        Raises:
+            ValueError: if the video is not in the gallery and cannot be decoded.
+        """
         path = osp.abspath(str(path))
         if path in self.gallery_paths:
             row = self.gallery_paths.index(path)
@@ -491,7 +608,15 @@ class TextVideoRetrievalInferencer(BaseInferencer):
     def coarse_topk(self, text, shortlist):
         """Each query's top-``shortlist`` gallery indices (Q, S) by the coarse score, best
         first; torch goes over the gallery in chunks of ``coarse_chunk_size`` videos, keeping a
-        running top-S (memory bounded)."""
+        running top-S (memory bounded).
+
+        Args:
+            text (dict[str, Tensor]): the text features of Q queries (:meth:`encode_texts`).
+            shortlist (int): videos kept per query, at most the gallery size.
+
+        Returns:
+            Tensor: ``(Q, S)`` gallery indices, best first.
+        """
         total = len(self.gallery_paths)
         shortlist = min(shortlist, total)
         if self.coarse_score == 'embedding':
@@ -527,6 +652,17 @@ class TextVideoRetrievalInferencer(BaseInferencer):
 
         ``shortlist=None`` scores the whole gallery with ``model.score``; an int scores only
         each query's coarse shortlist.
+
+        Args:
+            texts (list[str]): the query sentences.
+            shortlist (int, optional): the coarse shortlist size. Defaults to None.
+
+        Returns:
+            list[tuple[Tensor, Tensor]]: per query, the gallery indices and their scores, best
+            first.
+
+        Raises:
+            ValueError: if ``shortlist`` is smaller than 1.
         """
         self._check_gallery()
         text = self.encode_texts(texts)
@@ -546,7 +682,18 @@ class TextVideoRetrievalInferencer(BaseInferencer):
 
     def forward(self, inputs, topk=5, shortlist='default'):
         """Search one batch of sentences: per query ``dict(query, index, score)``, best first,
-        ``topk`` long."""
+        ``topk`` long.
+
+        Args:
+            inputs (list[str]): the query sentences of the batch.
+            topk (int): hits kept per query. Defaults to 5.
+            shortlist (int | str, optional): the coarse shortlist size (raised to ``topk`` at
+                least), None to score the whole gallery, or ``'default'`` for the constructor's
+                ``shortlist``. Defaults to ``'default'``.
+
+        Returns:
+            list[dict]: per query, ``query`` and its top ``index`` and ``score`` tensors.
+        """
         shortlist = self.shortlist if shortlist == 'default' else shortlist
         if shortlist is not None:
             shortlist = max(shortlist, topk)
@@ -580,13 +727,31 @@ class TextVideoRetrievalInferencer(BaseInferencer):
                                 show_frames=show_frames)
 
     def hits(self, pred):
-        """The hits of one prediction: ``[dict(video, score, rank)]``."""
+        """The hits of one prediction: ``[dict(video, score, rank)]``.
+
+        Args:
+            pred (dict): one result of :meth:`forward`, with ``index`` and ``score``.
+
+        Returns:
+            list[dict]: per hit, the video path, its score and its 1-based rank.
+        """
         return [dict(video=self.gallery_paths[int(i)], score=float(s), rank=r + 1)
                 for r, (i, s) in enumerate(zip(pred['index'], pred['score']))]
 
     def visualize(self, inputs, preds, show_dir=None, html_file=None, show_frames=4):
         """Contact sheets (``show_dir``, one PNG per query) and an HTML page (``html_file``) of
-        the hits, drawn by :mod:`mmdret.visualization.search_results`; the written files."""
+        the hits, drawn by :mod:`mmdret.visualization.search_results`; the written files.
+
+        Args:
+            inputs (list[str]): the query sentences.
+            preds (list[dict]): the results of :meth:`forward`, one per query.
+            show_dir (str, optional): folder of the contact sheets. Defaults to None (none).
+            html_file (str, optional): the HTML page to write. Defaults to None (none).
+            show_frames (int): frames drawn per hit. Defaults to 4.
+
+        Returns:
+            list[str] | None: the written files, or None when nothing is to be drawn.
+        """
         if not show_dir and not html_file:
             return None
         from mmdret.visualization.search_results import (render_contact_sheet,
@@ -626,8 +791,18 @@ class TextVideoRetrievalInferencer(BaseInferencer):
     def video_to_text(self, video, sentences, topk=5):
         """Rank ``sentences`` for one video (``model.score('v2t', ...)``).
 
+        Args:
+            video (str | os.PathLike): the video file (its gallery features are used when it is in
+                the gallery).
+            sentences (str | list[str]): the candidate sentences.
+            topk (int): sentences returned. Defaults to 5.
+
         Returns:
             list[dict]: ``text``, ``score`` and ``rank`` (1-based), best first.
+
+        Raises:
+            ValueError: if a sentence is empty, ``topk`` is not a positive int or the video cannot
+                be decoded.
         """
         sentences = self._check_sentences(sentences, 'sentences')
         if not isinstance(topk, int) or topk < 1:

@@ -34,13 +34,29 @@ VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.m
 
 
 def file_stat(path):
-    """``(size, mtime_ns)`` of a file: the file part of the gallery fingerprint."""
+    """``(size, mtime_ns)`` of a file: the file part of the gallery fingerprint.
+
+    Args:
+        path (str): the file.
+
+    Returns:
+        tuple[int, int]: its size in bytes and its modification time in nanoseconds.
+    """
     stat = os.stat(path)
     return int(stat.st_size), int(stat.st_mtime_ns)
 
 
 def list_videos(folder, extensions=VIDEO_EXTENSIONS):
-    """Video files under ``folder`` (recursive), sorted, as absolute paths."""
+    """Video files under ``folder`` (recursive), sorted, as absolute paths.
+
+    Args:
+        folder (str): the folder to search.
+        extensions (tuple[str]): lower-case file name endings of videos, compared with each
+            lower-cased name. Defaults to ``VIDEO_EXTENSIONS``.
+
+    Returns:
+        list[str]: the absolute paths of the videos, sorted.
+    """
     found = []
     for root, _, names in os.walk(folder):
         found.extend(osp.join(root, name) for name in names
@@ -50,12 +66,26 @@ def list_videos(folder, extensions=VIDEO_EXTENSIONS):
 
 def stable_video_id(path):
     """The :func:`stable_id` of a path: it seeds the per-video noise of models that draw any at
-    inference, so a video's features do not depend on its place in the gallery."""
+    inference, so a video's features do not depend on its place in the gallery.
+
+    Args:
+        path (str | os.PathLike): the video file.
+
+    Returns:
+        int: a non-negative 31-bit id of the path's bytes.
+    """
     return stable_id(os.fsencode(path))
 
 
 def stable_id(data):
-    """A non-negative 31-bit id of ``data`` (bytes or str), the same in every process."""
+    """A non-negative 31-bit id of ``data`` (bytes or str), the same in every process.
+
+    Args:
+        data (bytes | str): the data; a str is encoded as UTF-8 with surrogate escapes.
+
+    Returns:
+        int: the first 31 bits of the SHA-1 of ``data``.
+    """
     if isinstance(data, str):
         data = data.encode('utf-8', 'surrogateescape')
     return int(hashlib.sha1(data).hexdigest()[:8], 16) & 0x7fffffff
@@ -303,7 +333,15 @@ class VideoGalleryIndex:
 
     def select(self, paths):
         """Features of the decoded videos among ``paths``, in that order (sets
-        :attr:`paths` and :attr:`features`)."""
+        :attr:`paths` and :attr:`features`).
+
+        Args:
+            paths (list[str]): the wanted videos; those not decoded are left out.
+
+        Returns:
+            dict[str, Tensor]: per feature key, an ``(N, ...)`` tensor with one row per kept
+            video.
+        """
         self.paths = [path for path in paths if path in self.rows]
         if (self._cached is not None and self._cached[0] == self.paths
                 and all(isinstance(self.rows[path][2], int) for path in self.paths)):
@@ -314,7 +352,14 @@ class VideoGalleryIndex:
         return self.features
 
     def failed_reasons(self, paths):
-        """``{path: reason}`` of the files among ``paths`` that could not be decoded."""
+        """``{path: reason}`` of the files among ``paths`` that could not be decoded.
+
+        Args:
+            paths (list[str]): the videos to look up.
+
+        Returns:
+            dict[str, str]: the decoding error of each failed video among ``paths``.
+        """
         return {path: self.failed[path][2] for path in paths if path in self.failed}
 
     # -- FAISS ---------------------------------------------------------------------------------

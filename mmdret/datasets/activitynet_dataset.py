@@ -32,7 +32,7 @@ class ActivityNetRetrievalDataset(ParagraphRetrievalDataset):
         ids_file (str, optional): ``train_ids.json`` or ``val_ids.json``; relative paths are
             joined with ``data_root``.
         video_ext (str): Defaults to ``'.mp4'``.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, ids_file=None, video_ext='.mp4', **kwargs):

@@ -13,7 +13,19 @@ from mmdret.utils.safe_load import UnsafeFileError, load_data_pickle
 
 
 class AnnotationFormatError(ValueError):
-    """A malformed annotation file; ``where`` is a 1-based line number or a key path."""
+    """A malformed annotation file; ``where`` is a 1-based line number or a key path.
+
+    The message reads ``<path>:<line>: expected <expected>, got <got>`` (``<path>: <key>:``
+    for a key path), the value shown cut to 200 characters.
+
+    Args:
+        path (str): the annotation file.
+        where (int | str): the 1-based line number, or the key path (e.g. ``'top level'``) of
+            the malformed entry.
+        expected (str): the expected form of the entry.
+        got (Any, optional): the offending value, shown by its ``repr``. Defaults to None (not
+            shown).
+    """
 
     def __init__(self, path, where, expected, got=None):
         location = f'{path}:{where}' if isinstance(where, int) else f'{path}: {where}'
@@ -66,12 +78,37 @@ def read_text(path, form):
 
 
 def text_lines(path, form):
-    """(line number, line without its end) of a UTF-8 text file."""
+    """(line number, line without its end) of a UTF-8 text file.
+
+    Args:
+        path (str): the file.
+        form (str): the expected form of the file, for the message.
+
+    Returns:
+        Iterator[tuple[int, str]]: the 1-based line number and the line without its line
+        end (LF or CRLF).
+
+    Raises:
+        AnnotationFormatError: if the file is not UTF-8.
+    """
     return enumerate((line.rstrip('\r') for line in read_text(path, form).split('\n')), 1)
 
 
 def check_caption(caption, path, where, form):
-    """A caption must be a non-empty string; ``where`` is its line number or key path."""
+    """A caption must be a non-empty string; ``where`` is its line number or key path.
+
+    Args:
+        caption (Any): the value to check.
+        path (str): the annotation file, for the message.
+        where (int | str): the caption's 1-based line number or key path, for the message.
+        form (str): the expected form of the file, for the message.
+
+    Returns:
+        str: ``caption``.
+
+    Raises:
+        AnnotationFormatError: if ``caption`` is not a string or is blank.
+    """
     if not isinstance(caption, str) or not caption.strip():
         raise AnnotationFormatError(path, where, f'a caption that is a non-empty string; form '
                                     f'{form}', caption)
@@ -81,8 +118,16 @@ def check_caption(caption, path, where, form):
 def read_id_list(path, form='one video id per line'):
     """Ids of a list file (``train_list.txt`` style); blank lines are ignored.
 
+    Args:
+        path (str): the list file.
+        form (str): the expected form of the file, for the message. Defaults to
+            ``'one video id per line'``.
+
     Returns:
         list[tuple[int, str]]: (line number, id) in file order. A repeated id is an error.
+
+    Raises:
+        AnnotationFormatError: on an id containing whitespace or a repeated id.
     """
     ids, seen = [], {}
     for line_num, line in text_lines(path, form):
@@ -103,8 +148,17 @@ def read_id_list(path, form='one video id per line'):
 def read_tsv(path, num_fields, form):
     """Rows of a tab-separated file without header; blank lines are ignored.
 
+    Args:
+        path (str): the file.
+        num_fields (int): the number of fields every row must have.
+        form (str): what the fields are, for the message (appended to
+            ``'<num_fields> tab-separated fields'``).
+
     Yields:
         tuple[int, list[str]]: (line number, fields stripped of surrounding whitespace).
+
+    Raises:
+        AnnotationFormatError: on a row with another number of fields.
     """
     for line_num, line in text_lines(path, f'{num_fields} tab-separated fields {form}'):
         if not line.strip():
@@ -120,9 +174,19 @@ def read_tsv(path, num_fields, form):
 def read_csv_rows(path, columns, form=None):
     """Rows of a comma-separated file with a header; ``columns`` must be present and non-empty.
 
+    Args:
+        path (str): the file.
+        columns (Iterable[str]): the columns the header must name and every row must fill.
+        form (str, optional): the expected form of the file, for the message. Defaults to None
+            (``'a header with the columns [...]'``).
+
     Yields:
         tuple[int, dict]: (line number where the row ends, the row as a dict). A file with a
         header and no row is an error.
+
+    Raises:
+        AnnotationFormatError: on a missing column, an empty value in ``columns``, a row with
+            more fields than the header, or no row at all.
     """
     form = form or f'a header with the columns {list(columns)}'
     reader = csv.DictReader(io.StringIO(read_text(path, form), newline=''))
@@ -145,7 +209,20 @@ def read_csv_rows(path, columns, form=None):
 
 
 def load_json(path, expected_type, form):
-    """Parse a JSON file whose top level must be ``expected_type`` (dict or list)."""
+    """Parse a JSON file whose top level must be ``expected_type`` (dict or list).
+
+    Args:
+        path (str): the JSON file.
+        expected_type (type | tuple[type]): the type of the top level, e.g. ``dict``.
+        form (str): the expected form of the file, for the message.
+
+    Returns:
+        dict | list: the parsed data.
+
+    Raises:
+        AnnotationFormatError: if the file is not valid JSON or its top level has another
+            type.
+    """
     try:
         data = json.loads(read_text(path, f'JSON, {form}'))
     except json.JSONDecodeError as error:
@@ -163,6 +240,18 @@ def load_pickle(path, expected_type, form):
     Only builtin containers, strings and numbers are admitted: a pickle naming any class or
     function (which could run code while loading) is refused with
     :class:`~mmdret.utils.safe_load.UnsafeFileError` naming the file.
+
+    Args:
+        path (str): the pickle file.
+        expected_type (type | tuple[type]): the type of the top level, e.g. ``dict``.
+        form (str): the expected form of the file, for the message.
+
+    Returns:
+        Any: the unpickled data.
+
+    Raises:
+        AnnotationFormatError: if the file cannot be unpickled or its top level has another
+            type.
     """
     try:
         data = load_data_pickle(path)
@@ -177,4 +266,12 @@ def load_pickle(path, expected_type, form):
 
 
 def is_number(value):
+    """Whether a value is an int or a float (a bool is not a number here).
+
+    Args:
+        value (Any): the value to test.
+
+    Returns:
+        bool: True for an ``int`` or ``float`` that is not a ``bool``.
+    """
     return isinstance(value, (int, float)) and not isinstance(value, bool)

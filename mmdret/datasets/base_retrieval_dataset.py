@@ -68,7 +68,9 @@ class BaseRetrievalDataset(BaseDataset):
             test metrics stay comparable) and ``'raise'`` stops. None picks ``'skip'`` for
             training and ``'mask'`` for testing.
         caption_sampling (str): training items, ``'all'`` (default) or ``'random'``, see above.
-        **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
+        test_mode (bool): build the test items (one per video with all its captions) instead of
+            the training items. Defaults to False.
+        **kwargs (dict): passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     def __init__(self,

@@ -28,6 +28,14 @@ def load_feature_cache(path, split_hint='train|test'):
 
     Tensors are memory-mapped, so dataloader workers and ranks share the pages.
 
+    Args:
+        path (str): the cache file.
+        split_hint (str): the split named in the command printed to regenerate the cache.
+            Defaults to ``'train|test'``.
+
+    Returns:
+        dict: the cache, with the ``meta``, ``texts`` and ``videos`` sections.
+
     Raises:
         FileNotFoundError: ``path`` does not exist (the message has the command creating it).
         ValueError: the file is not a feature cache, or a key is missing or malformed (the
@@ -48,7 +56,19 @@ def load_feature_cache(path, split_hint='train|test'):
 
 
 def validate_feature_cache(cache, path, split_hint='train|test'):
-    """Check keys, types and shapes of a loaded cache; errors name the file and the key."""
+    """Check keys, types and shapes of a loaded cache; errors name the file and the key.
+
+    Args:
+        cache (Any): the loaded cache, expected to be a dict with the ``meta``, ``texts`` and
+            ``videos`` sections.
+        path (str): the cache file, for the message.
+        split_hint (str): the split named in the command printed to regenerate the cache.
+            Defaults to ``'train|test'``.
+
+    Raises:
+        ValueError: on a missing, mistyped or misshapen entry, or a ``texts.video_index``
+            value outside the videos.
+    """
     fix = f'; regenerate it with: {regenerate_command(path, split_hint)}'
 
     def fail(key, problem):
@@ -134,7 +154,7 @@ class CachedFeatureDataset(BaseDataset):
         pipeline (list[dict]): defaults to ``[dict(type='PackCachedFeatures')]``.
         caption_sampling (str): training items, ``'all'`` (default) or ``'random'``, see above.
         test_mode (bool): see above. Defaults to False.
-        **kwargs: passed to :class:`mmengine.dataset.BaseDataset`.
+        **kwargs (dict): passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     def __init__(self, feature_file, expected_fingerprint=None,
@@ -204,7 +224,16 @@ class CachedFeatureDataset(BaseDataset):
 
     def get_features(self, info):
         """Feature tensors of an item (kept out of ``get_data_info`` so that samplers reading
-        the metainfo of every item stay cheap)."""
+        the metainfo of every item stay cheap).
+
+        Args:
+            info (dict): the item's data info, with ``text_idx`` (list[int]) and ``video_idx``
+                (int).
+
+        Returns:
+            dict[str, Tensor]: ``text_tokens`` (N, L, D), ``text_mask`` (N, L), ``text_eot``
+            (N, D), ``video_frames`` (T, D) and ``video_mask`` (T,).
+        """
         text_idx, video_idx = info['text_idx'], info['video_idx']
         return dict(text_tokens=self.texts['tokens'][text_idx],
                     text_mask=self.texts['token_mask'][text_idx],

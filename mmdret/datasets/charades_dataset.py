@@ -21,7 +21,7 @@ class CharadesRetrievalDataset(BaseRetrievalDataset):
         ann_file (str): one of the files above.
         text_column (str): Defaults to ``'script'``.
         video_ext (str): Defaults to ``'.mp4'``.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, text_column='script', video_ext='.mp4', **kwargs):

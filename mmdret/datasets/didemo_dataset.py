@@ -42,7 +42,7 @@ class DiDeMoRetrievalDataset(ParagraphRetrievalDataset):
         list_file (str, optional): ``{split}_list.txt``; relative paths are joined with
             ``data_root``.
         video_ext (str): see above. Defaults to ``''``.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, list_file=None, video_ext='', **kwargs):

@@ -52,7 +52,7 @@ class LSMDCRetrievalDataset(BaseRetrievalDataset):
         video_layout (str): ``'auto'``, ``'movie'`` or ``'flat'``, see above.
         skip_clips (Sequence[str]): clip ids to drop. Defaults to :data:`LSMDC_SKIPPED_CLIPS`.
         video_ext (str): Defaults to ``'.avi'`` (the LSMDC release).
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, video_layout='auto', skip_clips=LSMDC_SKIPPED_CLIPS,

@@ -25,7 +25,7 @@ class MSRVTTRetrievalDataset(BaseRetrievalDataset):
         sentences_file (str, optional): ``MSRVTT_data.json``; required for training and for
             ``full_test_captions``. Relative paths are joined with ``data_root``.
         full_test_captions (bool): see above. Defaults to False.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, sentences_file=None, full_test_captions=False, **kwargs):

@@ -27,7 +27,7 @@ class MSVDRetrievalDataset(BaseRetrievalDataset):
         captions_file (str): ``raw-captions.pkl``; relative paths are joined with ``data_root``.
             Defaults to ``'raw-captions.pkl'``.
         video_ext (str): Defaults to ``'.avi'``.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, captions_file='raw-captions.pkl', video_ext='.avi', **kwargs):

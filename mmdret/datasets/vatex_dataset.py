@@ -29,7 +29,7 @@ class VATEXRetrievalDataset(BaseRetrievalDataset):
         split_file (str, optional): see above; relative paths are joined with ``data_root``.
         caption_key (str): Defaults to ``'enCap'``.
         video_ext (str): Defaults to ``'.mp4'``.
-        **kwargs: see :class:`BaseRetrievalDataset`.
+        **kwargs (dict): see :class:`BaseRetrievalDataset`.
     """
 
     def __init__(self, ann_file, split_file=None, caption_key='enCap', video_ext='.mp4',

@@ -9,6 +9,9 @@ from mmengine.dist import all_gather_object, get_rank, get_world_size
 def all_gather_concat(tensor):
     """Concatenate ``tensor`` from all ranks along dim 0 (sizes may differ per rank).
 
+    Args:
+        tensor (Tensor): this rank's ``(n, ...)`` rows; the other dims must match across ranks.
+
     Returns:
         tuple[Tensor, slice]: the concatenation and this rank's rows in it.
     """
@@ -46,7 +49,17 @@ class _GatherWithGrad(torch.autograd.Function):
 
 
 def gather_with_grad(tensor):
-    """Concatenate ``tensor`` from all ranks along dim 0; identity when not distributed."""
+    """Concatenate ``tensor`` from all ranks along dim 0; identity when not distributed.
+
+    The backward pass returns this rank's slice of the gradient (see
+    :func:`all_gather_concat`), so a contrastive loss can use the global batch.
+
+    Args:
+        tensor (Tensor): this rank's ``(n, ...)`` rows.
+
+    Returns:
+        Tensor: the rows of all ranks, in rank order.
+    """
     if get_world_size() == 1:
         return tensor
     return _GatherWithGrad.apply(tensor)
@@ -72,7 +85,15 @@ def gather_indexed(features, indices):
 
 
 def first_occurrence(indices):
-    """Sorted unique values of a 1-D index tensor and the position of each one's first copy."""
+    """Sorted unique values of a 1-D index tensor and the position of each one's first copy.
+
+    Args:
+        indices (Tensor): ``(N,)`` integer indices, possibly repeated.
+
+    Returns:
+        tuple[Tensor, Tensor]: the sorted unique values ``(U,)`` and ``(U,)`` the position in
+        ``indices`` of each value's first occurrence.
+    """
     unique, inverse = torch.unique(indices, sorted=True, return_inverse=True)
     positions = torch.arange(indices.numel())
     first = torch.full((unique.numel(),), indices.numel(), dtype=torch.long)

@@ -26,7 +26,15 @@ INIT_ONLY_KEYS = ('pretrained', 'init_cfg')
 
 
 def plain_config(value):
-    """A config (ConfigDict, nested lists) as plain dicts/lists, for canonical JSON."""
+    """A config (ConfigDict, nested lists) as plain dicts/lists, for canonical JSON.
+
+    Args:
+        value (Any): a config value: an object with ``to_dict`` (ConfigDict), a dict, a list or
+            tuple (each converted recursively), or a leaf returned as is.
+
+    Returns:
+        Any: the value with dicts (string keys) and lists in place of configs and tuples.
+    """
     if hasattr(value, 'to_dict'):
         value = value.to_dict()
     if isinstance(value, dict):
@@ -37,7 +45,17 @@ def plain_config(value):
 
 
 def canonical_encoder_config(encoder_cfg):
-    """Canonical JSON of a ``model.encoder`` config (dict or ConfigDict)."""
+    """Canonical JSON of a ``model.encoder`` config (dict or ConfigDict).
+
+    Keys that only say how weights are initialised (``pretrained``, ``init_cfg``) are left out
+    and the registry scope is stripped from ``type``.
+
+    Args:
+        encoder_cfg (dict | ConfigDict): the ``model.encoder`` section of a config.
+
+    Returns:
+        str: JSON with sorted keys and no whitespace.
+    """
     cfg = {k: v for k, v in plain_config(encoder_cfg).items() if k not in INIT_ONLY_KEYS}
     if isinstance(cfg.get('type'), str):
         cfg['type'] = cfg['type'].rsplit('.', 1)[-1]
@@ -45,7 +63,14 @@ def canonical_encoder_config(encoder_cfg):
 
 
 def state_dict_sha1(module):
-    """SHA-1 over a module's state dict (names, dtypes, shapes and bytes, sorted by name)."""
+    """SHA-1 over a module's state dict (names, dtypes, shapes and bytes, sorted by name).
+
+    Args:
+        module (nn.Module): the module to hash.
+
+    Returns:
+        str: the hex digest.
+    """
     digest = hashlib.sha1()
     for name, tensor in sorted(module.state_dict().items()):
         tensor = tensor.detach().cpu().contiguous().reshape(-1)
@@ -75,12 +100,35 @@ def encoder_fingerprint(encoder_cfg, encoder):
 
 def regenerate_command(out_file, split='train|test', config='STAGE1_CONFIG',
                        checkpoint='STAGE1_CHECKPOINT'):
+    """The ``tools/extract_features.py`` command line that writes a feature cache.
+
+    Args:
+        out_file (str): the cache file to write.
+        split (str): the dataset split to extract. Defaults to ``'train|test'``.
+        config (str): the stage-1 config. Defaults to the placeholder ``'STAGE1_CONFIG'``.
+        checkpoint (str): the stage-1 checkpoint. Defaults to the placeholder
+            ``'STAGE1_CHECKPOINT'``.
+
+    Returns:
+        str: the command, for error messages.
+    """
     return (f'python tools/extract_features.py {config} {checkpoint} --split {split} '
             f'--out {out_file}')
 
 
 def describe_mismatch(cache_meta, expected):
-    """Which part differs between a cache's fingerprint and an expected one (dict or str)."""
+    """Which part differs between a cache's fingerprint and an expected one (dict or str).
+
+    Args:
+        cache_meta (dict): the cache's ``meta``, with ``encoder_config_sha1`` and
+            ``encoder_state_sha1``.
+        expected (dict | str): the expected fingerprint: a dict from
+            :func:`encoder_fingerprint`, or a bare fingerprint string (nothing to compare).
+
+    Returns:
+        str: ``' (differs in: encoder config and encoder weights)'`` or a part of it, or ``''``
+        when nothing can be told.
+    """
     if isinstance(expected, str):
         return ''
     parts = []

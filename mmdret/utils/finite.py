@@ -25,7 +25,16 @@ def non_finite_tensors(named_tensors):
 
 
 def describe_non_finite(found, total):
-    """``'a (3 of 8 values), b (...) and N more'`` for :func:`non_finite_tensors` output."""
+    """``'a (3 of 8 values), b (...) and N more'`` for :func:`non_finite_tensors` output.
+
+    Args:
+        found (list[tuple[str, int, int]]): :func:`non_finite_tensors` output; the first five
+            are listed.
+        total (int): the number of tensors checked.
+
+    Returns:
+        str: ``'<len(found)> of <total> tensors hold NaN/Inf: ...'``.
+    """
     listed = ', '.join(f'{name} ({bad} of {numel} values)'
                        for name, bad, numel in found[:MAX_LISTED])
     more = len(found) - MAX_LISTED

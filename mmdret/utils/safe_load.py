@@ -25,7 +25,12 @@ import torch.jit._pickle
 
 
 class UnsafeFileError(pickle.UnpicklingError):
-    """A file that would need more than plain data to load; the message names the file."""
+    """A file that would need more than plain data to load; the message names the file.
+
+    Args:
+        path (str): the refused file, kept as :attr:`path`.
+        reason (str): what the file would need (e.g. the refused global), for the message.
+    """
 
     def __init__(self, path, reason):
         super().__init__(f'{path}: refused to load: {reason}. Only plain data (tensors, '
@@ -86,7 +91,14 @@ def checkpoint_safe_globals():
 
 @contextlib.contextmanager
 def naming_refused_file(path):
-    """Re-raise an unpickling refusal inside the block as :class:`UnsafeFileError` for ``path``."""
+    """Re-raise an unpickling refusal inside the block as :class:`UnsafeFileError` for ``path``.
+
+    Args:
+        path (str | Path): the file loaded inside the block, named in the error.
+
+    Raises:
+        UnsafeFileError: on any ``pickle.UnpicklingError`` raised inside the block.
+    """
     try:
         yield
     except UnsafeFileError:
@@ -100,7 +112,11 @@ def load_checkpoint_file(path, map_location='cpu'):
 
     Args:
         path (str | Path): the file.
-        map_location: as for :func:`torch.load`.
+        map_location (str | torch.device | Callable | dict): as for :func:`torch.load`.
+            Defaults to ``'cpu'``.
+
+    Returns:
+        Any: the loaded checkpoint (typically a dict).
     """
     with naming_refused_file(path), checkpoint_safe_globals():
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -112,8 +128,12 @@ def load_model_checkpoint(model, filename, map_location='cpu', **kwargs):
     Args:
         model (nn.Module): receives the weights.
         filename (str): the checkpoint (any source mmengine's ``CheckpointLoader`` reads).
-        map_location: as for :func:`torch.load`.
-        **kwargs: more arguments of :func:`mmengine.runner.load_checkpoint` (``strict``...).
+        map_location (str | torch.device | Callable | dict): as for :func:`torch.load`.
+            Defaults to ``'cpu'``.
+        **kwargs (dict): more arguments of :func:`mmengine.runner.load_checkpoint` (``strict``...).
+
+    Returns:
+        dict: the loaded checkpoint.
     """
     from mmengine.runner import load_checkpoint
     with naming_refused_file(filename), checkpoint_safe_globals():
@@ -132,6 +152,12 @@ class _DataUnpickler(pickle.Unpickler):
 
 def load_data_pickle(path):
     """Unpickle ``path``, admitting only builtin containers, strings and numbers.
+
+    Args:
+        path (str | Path): the pickle file.
+
+    Returns:
+        Any: the unpickled data.
 
     Raises:
         UnsafeFileError: the pickle refers to a class or function (naming it and the file).

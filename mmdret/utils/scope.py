@@ -10,6 +10,12 @@ def in_mmdret_scope(init):
     an mmaction2 config (``default_scope='mmaction'``) those names would be looked up in
     mmaction's registries. Inside the mmdret scope mmaction/mmengine names still resolve
     through the parent registries.
+
+    Args:
+        init (Callable): the ``__init__`` to wrap (used as a decorator).
+
+    Returns:
+        Callable: the wrapped constructor, with the same signature.
     """
 
     @functools.wraps(init)

@@ -28,6 +28,18 @@ def setup_cpu_distributed(cfg, launcher):
 
     mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally and its DDP wrapper
     passes ``device_ids=[LOCAL_RANK]``; both fail on CPU-only machines.
+
+    Does nothing with ``launcher='none'`` or when CUDA is available. Otherwise the process group is
+    initialised with gloo from ``RANK`` and ``WORLD_SIZE`` (unless it exists) and the model wrapper
+    is set to ``MMDistributedDataParallel`` without device ids.
+
+    Args:
+        cfg (Config): the run's config, updated in place (``env_cfg.dist_cfg.backend`` and
+            ``model_wrapper_cfg``).
+        launcher (str): the job launcher, ``'none'``, ``'pytorch'``, ...
+
+    Returns:
+        Config: ``cfg``.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return cfg

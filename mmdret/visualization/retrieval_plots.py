@@ -38,7 +38,21 @@ def _save(fig, path):
 
 
 def plot_similarity_heatmap(scores, path, xlabel='video', ylabel='text', title=None):
-    """Heatmap of a (Q, C) score matrix (Tensor or array); returns ``path``."""
+    """Heatmap of a (Q, C) score matrix (Tensor or array); returns ``path``.
+
+    Args:
+        scores (Tensor | ndarray): ``(Q, C)`` scores of queries against candidates.
+        path (str): the PNG to write (its folder is created).
+        xlabel (str): x-axis label, the candidates. Defaults to ``'video'``.
+        ylabel (str): y-axis label, the queries. Defaults to ``'text'``.
+        title (str, optional): figure title. Defaults to None (``'similarity Q x C'``).
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        ValueError: if ``scores`` is not 2-D.
+    """
     scores = _numpy(scores)
     if scores.ndim != 2:
         raise ValueError(f'scores must be 2-D (queries, candidates), got shape {scores.shape}')
@@ -91,7 +105,21 @@ def plot_modality_gap(stats, path, norm='l2', baseline=None, title=None):
 
 def plot_rank_histogram(ranks, path, max_rank=None, title=None):
     """Histogram of 1-based ground-truth ranks with R@1/5/10 in the title (after ``title``, e.g.
-    the direction, when given); returns ``path``."""
+    the direction, when given); returns ``path``.
+
+    Args:
+        ranks (Tensor | ndarray | Sequence[int]): 1-based ground-truth ranks, one per query.
+        path (str): the PNG to write (its folder is created).
+        max_rank (int, optional): the last rank drawn; larger ranks fall in its bin. Defaults
+            to None (the largest rank).
+        title (str, optional): title prefix, e.g. the direction. Defaults to None.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        ValueError: if ``ranks`` is empty.
+    """
     ranks = _numpy(ranks).reshape(-1).astype(np.int64)
     if ranks.size == 0:
         raise ValueError('ranks is empty')

@@ -140,7 +140,7 @@ def denoiser_flops(direction, num_queries, topk, num_frames, dim, steps, variant
 
     * ``'plain'``: ``forward`` at every step: pooling, timestep MLP 4D², Wq, Wk, Wv, logits and
       weighted sum 4KD, proj 2D², decoder W1_h h 4D² + W1_e e 4KD² + last layer 4KD.
-    * ``'precomputed'`` (the minimal count the issue quotes): once pooling, Wq, Wk, Wv, q.k 2KD
+    * ``'precomputed'`` (the minimal count, the floor's): once pooling, Wq, Wk, Wv, q.k 2KD
       and the decoder's candidate half W1_e e 4KD²; per step the logit corrections 2KD
       (+2KD v2t), weighted sum 2KD, proj 2D², W1_h h 4D², last layer 4KD; per step and chunk
       the timestep MLP 4D² and Wq c, Wk c, Wv c 6D².
@@ -500,7 +500,7 @@ def run_evaluation(args, results):
         for direction, n, kk in (('t2v', Nt, k[0]), ('v2t', Nv, k[1])):
             flops[f'{direction}_{variant}'] = denoiser_flops(
                 direction, n, kk, T, D, args.steps, variant, chunk=args.query_chunk)
-    # The floor of the target: similarity once plus the denoisers as the issue counts them.
+    # The floor: the similarity once plus the denoisers' minimal ('precomputed') count.
     flops['needed'] = (flops['wti_once'] + flops['t2v_precomputed'] +
                        flops['v2t_precomputed'])
     flops['executed'] = (flops['wti_executed'] + flops['t2v_implemented'] +

@@ -12,13 +12,16 @@ Three measurements:
   of the stage-2 model on the shortlist), with the peak memory of each step. No query x gallery
   matrix is formed.
 * ``--index-videos DIR``: videos/s of indexing real video files (decode + encode, no cache) with
-  ``--index-config``; run it under ``torchrun --nproc_per_node N`` to measure N processes.
+  ``--index-config`` (changed by ``--cfg-options``, e.g. a local CLIP file for a zero-shot
+  config), the model built before the clock starts; run it under ``torchrun --nproc_per_node N``
+  to measure N processes.
 
 ::
 
     python tools/analysis/benchmark_retrieval_index.py [--sizes 1000 10000 100000]
         [--queries 8] [--shortlist 100] [--stage 1|2] [--scale-sizes 100000 1000000]
-        [--index-videos DIR] [--append-docs docs/benchmarks.md]
+        [--index-videos DIR [--index-config CONFIG] [--cfg-options KEY=VALUE ...]]
+        [--append-docs docs/benchmarks.md]
 """
 import argparse
 import json
@@ -27,11 +30,12 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 import mmdret  # noqa: F401
 from mmdret.apis import TextVideoRetrievalInferencer
@@ -174,7 +178,7 @@ def machine():
         text = ''
     model = next((line.split(':', 1)[1].strip() for line in text.splitlines()
                   if line.startswith('Model name')), platform.processor() or 'cpu')
-    avx512 = 'with AVX-512' if 'avx512' in text else 'without AVX-512'
+    avx512 = 'with AVX-512' if 'avx512f' in text.split() else 'without AVX-512'
     return f'{model}, {os.cpu_count()} cores, {avx512}, {torch.get_num_threads()} torch threads'
 
 
@@ -243,45 +247,68 @@ def run_scale(sizes, num_queries, shortlist):
     return rows
 
 
-def index_rate(config, folder, batch_size):
-    """Videos/s of indexing ``folder`` from scratch (no cache) with a random ``config`` model;
-    under ``torchrun`` the processes share the files."""
+def index_rate(config, folder, batch_size, cfg_options=None):
+    """Videos/s of indexing ``folder`` from scratch (no cache) with the ``config`` model (with
+    ``cfg_options`` merged; its weights, random where it has none); only decoding and encoding
+    are timed, not building the model. Under ``torchrun`` the processes share the files."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     torch.manual_seed(0)
-    start = time.perf_counter()
-    inferencer = TextVideoRetrievalInferencer(config, prototype=folder, device='cpu',
-                                              gallery_batch_size=batch_size,
+    inferencer = TextVideoRetrievalInferencer(cfg, device='cpu', gallery_batch_size=batch_size,
                                               show_progress=False)
+    distributed = torch.distributed.is_initialized()
+    if distributed:
+        torch.distributed.barrier()  # every process has built its model
+    start = time.perf_counter()
+    inferencer.prepare_prototype(folder)
     seconds = time.perf_counter() - start
-    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    return dict(videos=inferencer.num_encoded, processes=world, seconds=seconds,
-                videos_per_s=inferencer.num_encoded / seconds)
+    videos = len(inferencer.gallery_paths)
+    return dict(processes=torch.distributed.get_world_size() if distributed else 1,
+                threads=torch.get_num_threads(), videos=videos,
+                failed=len(inferencer.failed_videos), seconds=seconds,
+                videos_per_s=videos / seconds)
 
 
-def scale_markdown(rows, index_rows, args):
+def command_line(processes):
+    """This run's command line as typed (``torchrun`` for several processes)."""
+    launcher = f'torchrun --nproc_per_node {processes}' if processes > 1 else 'python'
+    return ' '.join([launcher, *sys.argv])
+
+
+def index_markdown(index_rows, args):
+    options = ' '.join(f'{k}={v}' for k, v in (args.cfg_options or {}).items())
+    lines = ['', '## Indexing throughput (`tools/analysis/benchmark_retrieval_index.py '
+             '--index-videos ...`)', '',
+             f'Machine: {machine()}; torch {torch.__version__}.', '',
+             f'Indexing real video files from scratch with `{args.index_config}`'
+             + (f' (`--cfg-options {options}`)' if options else '') +
+             f': decoded by its test pipeline and encoded in batches of '
+             f'{args.index_batch_size}, no cache; building the model is not timed.', '',
+             f'Command: `{command_line(index_rows[0]["processes"])}`', '',
+             '| processes | torch threads per process | videos | undecodable | seconds | '
+             'videos/s |', '|---:|---:|---:|---:|---:|---:|']
+    lines += [f"| {r['processes']} | {r['threads']} | {r['videos']} | {r['failed']} | "
+              f"{r['seconds']:.1f} | {r['videos_per_s']:.2f} |" for r in index_rows]
+    return '\n'.join(lines) + '\n'
+
+
+def scale_markdown(rows, args):
     lines = ['', '## Gallery index at scale (`tools/analysis/benchmark_retrieval_index.py '
              '--scale-sizes ...`)', '',
-             f'Machine: {machine()}; torch {torch.__version__}.', '']
-    if index_rows:
-        lines += [f'Indexing real videos from scratch (decode + encode, `{args.index_config}` '
-                  'randomly initialised, no cache):', '',
-                  '| processes | videos | seconds | videos/s |', '|---:|---:|---:|---:|']
-        lines += [f"| {r['processes']} | {r['videos']} | {r['seconds']:.1f} | "
-                  f"{r['videos_per_s']:.1f} |" for r in index_rows]
-        lines.append('')
-    if rows:
-        lines += [
-            f'Synthetic gallery caches (D={WIDTH}, {FRAMES} frames per video, the stage-2 tiny '
-            f'model), {args.queries} queries per batch, FAISS `IndexFlatIP` shortlist of '
-            f'{args.shortlist}, then `model.score` (diffusion re-ranking) on the union of the '
-            'shortlists. Load: the cache memory-mapped (tensors + JSON, `weights_only=True`). '
-            'Peak RSS is the process maximum so far.', '',
-            '| entries | cache (MiB) | load (s) | FAISS build + save (s) | FAISS read (s) | '
-            'query batch (ms) | peak RSS before / after index / end (MiB) |',
-            '|---:|---:|---:|---:|---:|---:|---|']
-        lines += [f"| {r['size']:,} | {r['cache_mib']:.0f} | {r['load_s']:.1f} | "
-                  f"{r['faiss_build_s']:.1f} | {r['faiss_read_s']:.2f} | {r['query_ms']:.0f} | "
-                  f"{r['rss_start_mib']:.0f} / {r['rss_after_index_mib']:.0f} / "
-                  f"{r['rss_end_mib']:.0f} |" for r in rows]
+             f'Machine: {machine()}; torch {torch.__version__}.', '',
+             f'Synthetic gallery caches (D={WIDTH}, {FRAMES} frames per video, the stage-2 tiny '
+             f'model), {args.queries} queries per batch, FAISS `IndexFlatIP` shortlist of '
+             f'{args.shortlist}, then `model.score` (diffusion re-ranking) on the union of the '
+             'shortlists. Load: the cache memory-mapped (tensors + JSON, `weights_only=True`). '
+             'Peak RSS is the process maximum so far.', '',
+             '| entries | cache (MiB) | load (s) | FAISS build + save (s) | FAISS read (s) | '
+             'query batch (ms) | peak RSS before / after index / end (MiB) |',
+             '|---:|---:|---:|---:|---:|---:|---|']
+    lines += [f"| {r['size']:,} | {r['cache_mib']:.0f} | {r['load_s']:.1f} | "
+              f"{r['faiss_build_s']:.1f} | {r['faiss_read_s']:.2f} | {r['query_ms']:.0f} | "
+              f"{r['rss_start_mib']:.0f} / {r['rss_after_index_mib']:.0f} / "
+              f"{r['rss_end_mib']:.0f} |" for r in rows]
     return '\n'.join(lines) + '\n'
 
 
@@ -298,12 +325,14 @@ def main(argv=None):
     parser.add_argument('--index-config',
                         default='configs/diffusionret/diffusionret_stage1_tiny_1xb64-demo.py')
     parser.add_argument('--index-batch-size', type=int, default=8)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of --index-config, e.g. a local CLIP file')
     parser.add_argument('--append-docs', help='append a markdown section to this file')
     args = parser.parse_args(argv)
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
         torch.distributed.init_process_group('gloo')
-    index_rows = [index_rate(args.index_config, args.index_videos, args.index_batch_size)
-                  ] if args.index_videos else []
+    index_rows = [index_rate(args.index_config, args.index_videos, args.index_batch_size,
+                             args.cfg_options)] if args.index_videos else []
     if torch.distributed.is_initialized():
         rank = torch.distributed.get_rank()
         torch.distributed.destroy_process_group()
@@ -312,8 +341,9 @@ def main(argv=None):
     rows = run(args.sizes, args.queries, args.shortlist, args.stage, args.repeats) \
         if args.sizes else []
     scale_rows = run_scale(args.scale_sizes, args.queries, args.shortlist)
-    text = (markdown(rows, args) if rows else '') + (
-        scale_markdown(scale_rows, index_rows, args) if scale_rows or index_rows else '')
+    text = ((markdown(rows, args) if rows else '')
+            + (scale_markdown(scale_rows, args) if scale_rows else '')
+            + (index_markdown(index_rows, args) if index_rows else ''))
     print(text)
     if args.append_docs:
         os.makedirs(os.path.dirname(os.path.abspath(args.append_docs)), exist_ok=True)

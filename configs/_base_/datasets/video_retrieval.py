@@ -14,12 +14,17 @@ train_dataloader = dict(
     persistent_workers=True,
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
+    # Frames and captions are joined into batch tensors in the workers (pseudo_collate works
+    # too, with the joining done in the training process). mmengine's Runner looks collate
+    # functions up from mmengine's root registry, which finds them by their import path.
+    collate_fn=dict(type='mmdret.datasets.retrieval_collate'),
     dataset=dict(data_prefix=dict(video='videos'), pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='mmdret.datasets.retrieval_collate'),
     dataset=dict(data_prefix=dict(video='videos'), pipeline=test_pipeline, test_mode=True))
 test_dataloader = val_dataloader
 

@@ -35,7 +35,7 @@ def write_json(path: Path, data) -> None:
 
     Args:
         path (Path): output file.
-        data: JSON-serialisable data.
+        data (Any): JSON-serialisable data.
     """
     with open(path, 'w') as f:
         json.dump(data, f)
@@ -121,7 +121,14 @@ def write_msrvtt(ann_dir: Path, clips: list[Clip], info: dict,
     """The three MSRVTT files; videos ``<video_id>.mp4``.
 
     Args:
-        ann_dir, clips, info, duration: the writer arguments (see the module docstring).
+        ann_dir (Path): the annotation folder.
+        clips (list[Clip]): the planned clips, train first.
+        info (dict): the generator's settings (written as the ``info`` of ``MSRVTT_data.json``).
+        duration (float): the clip length in seconds.
+
+    Returns:
+        tuple[dict[str, Path], list[str]]: the files written (name -> path) and, for each clip
+        in order, its video file relative to ``videos/``.
     """
     paths = {
         'train_csv': ann_dir / 'MSRVTT_train.9k.csv',
@@ -190,7 +197,14 @@ def write_lsmdc(ann_dir: Path, clips: list[Clip], info: dict,
     """LSMDC16 tab-separated files; clips cut from one movie per split.
 
     Args:
-        ann_dir, clips, info, duration: the writer arguments (see the module docstring).
+        ann_dir (Path): the annotation folder.
+        clips (list[Clip]): the planned clips, train first.
+        info (dict): the generator's settings (unused by this format).
+        duration (float): the clip length in seconds.
+
+    Returns:
+        tuple[dict[str, Path], list[str]]: the files written (name -> path) and, for each clip
+        in order, its video file relative to ``videos/``.
     """
     movies = {'train': '0001_Moving_Shapes', 'test': '1001_Moving_Shapes'}
     ids, times, count = [], {}, {'train': 0, 'test': 0}
@@ -221,7 +235,14 @@ def write_msvd(ann_dir: Path, clips: list[Clip], info: dict,
     """CLIP4Clip MSVD: split lists and raw-captions.pkl (token lists).
 
     Args:
-        ann_dir, clips, info, duration: the writer arguments (see the module docstring).
+        ann_dir (Path): the annotation folder.
+        clips (list[Clip]): the planned clips, train first.
+        info (dict): the generator's settings (unused by this format).
+        duration (float): the clip length in seconds.
+
+    Returns:
+        tuple[dict[str, Path], list[str]]: the files written (name -> path) and, for each clip
+        in order, its video file relative to ``videos/``.
     """
     ids = [f'{c.video_id}_0_{math.ceil(duration)}' for c in clips]
     paths = split_files(
@@ -239,7 +260,18 @@ def write_msvd(ann_dir: Path, clips: list[Clip], info: dict,
      'ids': ('hgr_train_ids.txt', 'hgr_test_ids.txt')},
     clip_id=lambda clip, duration: f'{clip.video_id}_000000_{math.ceil(duration):06d}')
 def write_vatex(files, items, duration):
-    """VATEX v1.0 json (English captions) and HGR-style split lists."""
+    """VATEX v1.0 json (English captions) and HGR-style split lists.
+
+    :func:`per_split_format` makes this one-split function into a writer taking ``(ann_dir,
+    clips, info, duration)`` (see the module docstring) that calls it for train, then test; the
+    arguments below are those of one split's call.
+
+    Args:
+        files (dict[str, Path]): the split's files by key:
+            ``ann`` (the VATEX json) and ``ids`` (the id list).
+        items (list[tuple[Clip, str]]): the split's ``(clip, dataset id)`` pairs.
+        duration (float): the clip length in seconds.
+    """
     write_json(files['ann'], [
         {'videoID': i, 'enCap': list(c.captions), 'chCap': []}
         for c, i in items])
@@ -250,7 +282,18 @@ def write_vatex(files, items, duration):
     {'ann': ('train.json', 'val_1.json'), 'ids': ('train_ids.json', 'val_ids.json')},
     clip_id=lambda clip, duration: f'v_{clip.video_id}')
 def write_activitynet(files, items, duration):
-    """ActivityNet Captions train.json / val_1.json and the id lists."""
+    """ActivityNet Captions train.json / val_1.json and the id lists.
+
+    :func:`per_split_format` makes this one-split function into a writer taking ``(ann_dir,
+    clips, info, duration)`` (see the module docstring) that calls it for train, then test; the
+    arguments below are those of one split's call.
+
+    Args:
+        files (dict[str, Path]): the split's files by key:
+            ``ann`` (the captions json) and ``ids`` (the id list json).
+        items (list[tuple[Clip, str]]): the split's ``(clip, dataset id)`` pairs.
+        duration (float): the clip length in seconds.
+    """
     # The release's sentences after the first start with a space.
     write_json(files['ann'], {
         i: {'duration': float(duration),
@@ -265,7 +308,14 @@ def write_didemo(ann_dir: Path, clips: list[Clip], info: dict,
     """DiDeMo {split}_data.json (5-second chunks) and {split}_list.txt.
 
     Args:
-        ann_dir, clips, info, duration: the writer arguments (see the module docstring).
+        ann_dir (Path): the annotation folder.
+        clips (list[Clip]): the planned clips, train first.
+        info (dict): the generator's settings (unused by this format).
+        duration (float): the clip length in seconds.
+
+    Returns:
+        tuple[dict[str, Path], list[str]]: the files written (name -> path) and, for each clip
+        in order, its video file relative to ``videos/``.
     """
     ids = [f'shapes@N00_{c.video_id}.mp4' for c in clips]
     num_chunks = min(6, math.ceil(duration / 5))
@@ -300,7 +350,18 @@ CHARADES_HEADER = ['id', 'subject', 'scene', 'quality', 'relevance',
     {'ann': ('Charades_v1_train.csv', 'Charades_v1_test.csv')},
     clip_id=lambda clip, duration: f'S{clip.video_id.removeprefix("video").zfill(4)}')
 def write_charades(files, items, duration):
-    """Charades_v1_{train,test}.csv: the script is the first caption."""
+    """Charades_v1_{train,test}.csv: the script is the first caption.
+
+    :func:`per_split_format` makes this one-split function into a writer taking ``(ann_dir,
+    clips, info, duration)`` (see the module docstring) that calls it for train, then test; the
+    arguments below are those of one split's call.
+
+    Args:
+        files (dict[str, Path]): the split's files by key:
+            ``ann`` (the csv).
+        items (list[tuple[Clip, str]]): the split's ``(clip, dataset id)`` pairs.
+        duration (float): the clip length in seconds.
+    """
     write_csv_rows(files['ann'], (
         [i, 'DEMO', 'Black background', '7', '7', 'Yes', c.captions[0],
          c.attributes[0], ';'.join(c.captions[1:]), '', f'{duration:.2f}']

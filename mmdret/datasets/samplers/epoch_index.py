@@ -19,7 +19,16 @@ class SeededIndex(int):
 
 
 def seeded_indices(indices, seed, epoch):
-    """``indices`` as :class:`SeededIndex` of ``seed`` and ``epoch``."""
+    """``indices`` as :class:`SeededIndex` of ``seed`` and ``epoch``.
+
+    Args:
+        indices (Iterable[int]): the dataset indices, in sampling order.
+        seed (int): the sampler's seed.
+        epoch (int): the epoch the indices are sampled for.
+
+    Returns:
+        Iterator[SeededIndex]: the indices, lazily, carrying ``seed`` and ``epoch``.
+    """
     return (SeededIndex(index, seed, epoch) for index in indices)
 
 

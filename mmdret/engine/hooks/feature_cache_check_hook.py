@@ -6,7 +6,15 @@ from mmdret.utils.feature_cache import describe_mismatch, encoder_fingerprint, r
 
 
 def cached_feature_datasets(dataset):
-    """``CachedFeatureDataset`` instances in ``dataset`` (looking through dataset wrappers)."""
+    """``CachedFeatureDataset`` instances in ``dataset`` (looking through dataset wrappers).
+
+    Args:
+        dataset (Dataset): a dataset, possibly a wrapper holding others (``datasets``,
+            ``dataset`` or ``_dataset``, searched recursively).
+
+    Returns:
+        list[CachedFeatureDataset]: the cached-feature datasets found, depth first.
+    """
     from mmdret.datasets.cached_feature_dataset import CachedFeatureDataset
     if isinstance(dataset, CachedFeatureDataset):
         return [dataset]

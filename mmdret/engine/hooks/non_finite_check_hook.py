@@ -11,10 +11,27 @@ GRAD_NORM_KEY = 'train/grad_norm'
 
 
 def unwrap(model):
+    """The model inside a model wrapper (e.g. ``MMDistributedDataParallel``).
+
+    Args:
+        model (nn.Module): a model, wrapped or not.
+
+    Returns:
+        nn.Module: ``model.module`` for a wrapper, else ``model``.
+    """
     return model.module if is_model_wrapper(model) else model
 
 
 def uses_amp(optim_wrapper):
+    """Whether an optimizer wrapper (or any of an ``OptimWrapperDict``) is an
+    ``AmpOptimWrapper``.
+
+    Args:
+        optim_wrapper (OptimWrapper | OptimWrapperDict): the runner's optimizer wrapper.
+
+    Returns:
+        bool: True if mixed precision (with its loss scaler) is used.
+    """
     wrappers = (optim_wrapper.values() if isinstance(optim_wrapper, OptimWrapperDict)
                 else [optim_wrapper])
     return any(isinstance(wrapper, AmpOptimWrapper) for wrapper in wrappers)

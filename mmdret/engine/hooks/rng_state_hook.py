@@ -21,7 +21,14 @@ def get_rng_state():
 
 
 def set_rng_state(state):
-    """Restore a :func:`get_rng_state` state."""
+    """Restore a :func:`get_rng_state` state.
+
+    The CUDA states are restored only when the state holds some and CUDA is available.
+
+    Args:
+        state (dict): the ``random``, ``numpy``, ``torch`` and ``cuda`` states, as returned by
+            :func:`get_rng_state`.
+    """
     random.setstate(state['random'])
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'])
@@ -30,7 +37,11 @@ def set_rng_state(state):
 
 
 def seed_rng(seed):
-    """Seed Python's, numpy's and torch's global RNGs from one integer."""
+    """Seed Python's, numpy's and torch's global RNGs from one integer.
+
+    Args:
+        seed (int): the seed (taken modulo ``2**32`` for numpy).
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -20,6 +20,12 @@ class DiffusionRetOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         clip_lr_mult (float): CLIP lr multiplier (official ``coef_lr``). Defaults to 1e-3.
         no_decay_keys (Sequence[str]): substrings that disable weight decay.
             Defaults to ``('bias', 'LayerNorm.bias', 'LayerNorm.weight')`` (official).
+
+    Args:
+        optim_wrapper_cfg (dict): the optimizer wrapper config (``optimizer`` with its ``lr``
+            and ``weight_decay``), as for mmengine's ``DefaultOptimWrapperConstructor``.
+        paramwise_cfg (dict, optional): the fields above; missing ones take their defaults.
+            Defaults to None (all defaults).
     """
 
     DEFAULTS = dict(clip_prefixes=('encoder.clip.',), clip_lr_mult=1e-3,

@@ -8,7 +8,16 @@ from mmdret.registry import PARAM_SCHEDULERS
 
 def warmup_cosine(progress, warmup):
     """Official ``warmup_cosine``: linear warm-up, then ``0.5 (1 + cos(pi x))`` on the *whole*
-    horizon (not re-normalised after warm-up, so the factor jumps from 1 to ~0.976 at x=0.1)."""
+    horizon (not re-normalised after warm-up, so the factor jumps from 1 to ~0.976 at x=0.1).
+
+    Args:
+        progress (float): the position ``x`` in the horizon, from 0 (start) to 1 (end).
+        warmup (float): the warm-up fraction of the horizon.
+
+    Returns:
+        float: the learning-rate factor: ``x / warmup`` during warm-up, else
+        ``0.5 * (1 + cos(pi * x))``.
+    """
     if progress < warmup:
         return progress / warmup
     return 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -26,8 +35,11 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
         optimizer (Optimizer): wrapped optimizer.
         warmup_ratio (float): warm-up fraction of the horizon. Defaults to 0.1 (official).
         begin (int): first step. Defaults to 0.
-        end (int): end of the horizon. Required.
+        end (int): end of the horizon. Required: the default None raises ``ValueError``.
+        last_step (int): the last step done, as for mmengine's schedulers; -1 for a fresh
+            schedule. Defaults to -1.
         by_epoch (bool): steps are epochs. Defaults to True.
+        verbose (bool): print each update. Defaults to False.
     """
 
     def __init__(self, optimizer, warmup_ratio=0.1, begin=0, end=None, last_step=-1,

@@ -23,7 +23,17 @@ MODALITIES = {direction: (query, candidate) for direction, query, candidate in D
 
 
 def positions_in(sorted_index, index):
-    """Positions of the global ``index`` values in the sorted unique ``sorted_index``."""
+    """Positions of the global ``index`` values in the sorted unique ``sorted_index``.
+
+    Args:
+        sorted_index (Tensor): ``(N,)`` sorted unique global indices (moved to the device of
+            ``index``).
+        index (Tensor): global indices to look up, each present in ``sorted_index``.
+
+    Returns:
+        Tensor: the position of each value of ``index`` in ``sorted_index``, shaped as
+        ``index``.
+    """
     return torch.searchsorted(sorted_index.to(index.device).contiguous(), index.contiguous())
 
 

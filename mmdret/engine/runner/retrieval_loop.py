@@ -18,6 +18,14 @@ from .query_scoring import QueryChunkScorer
 
 
 def sum_over_ranks(value):
+    """The sum of an integer over all distributed ranks.
+
+    Args:
+        value (int): this rank's value.
+
+    Returns:
+        int: the all-reduced sum (``value`` itself outside distributed runs).
+    """
     total = torch.tensor(value)
     all_reduce(total)
     return int(total)
@@ -39,6 +47,22 @@ class RetrievalEvaluation:
     ``after_test_chunk(runner, direction, queries, candidates, scores, ranks)`` (this rank's
     query chunk, all candidates, its (Q, C) scores and 0-based ground-truth ranks), so hooks such
     as ``RetrievalVisualizationHook`` can keep what they need without a second scoring pass.
+
+    Args:
+        query_chunk_size (int): queries scored at once per rank. Defaults to 32.
+        tie_rule (str): how ties with the ground truth count: ``'pessimistic'``,
+            ``'optimistic'``, ``'mean'`` or ``'clip4clip'`` (see :class:`RetrievalValLoop`).
+            Defaults to ``'pessimistic'``.
+        post_processor (dict, optional): the score post-processing config described above.
+            Defaults to None.
+        v2t_protocol (str): video-to-text ranking on multi-caption test sets,
+            ``'video_max'`` or ``'caption'`` (see :class:`RetrievalValLoop`). Defaults to
+            ``'video_max'``.
+        share_similarity (bool): compute the stage-1 similarity once for both directions when
+            the model shares it (see :class:`RetrievalValLoop`). Defaults to True.
+
+    Raises:
+        ValueError: on an unknown ``tie_rule`` or ``v2t_protocol``.
     """
 
     def __init__(self, query_chunk_size=32, tie_rule='pessimistic', post_processor=None,
@@ -66,6 +90,24 @@ class RetrievalEvaluation:
             runner.logger.warning(f'{num_corrupt} videos could not be decoded and were kept '
                                   'with an empty frame mask (corrupt_video_policy="mask")')
         metrics[f'{loop.evaluator.metrics[0].prefix}/corrupt_videos'] = num_corrupt
+        return metrics
+
+    def run(self, loop, mode):
+        """:meth:`__call__` between the ``before_<mode>[_epoch]`` and ``after_<mode>[_epoch]``
+        hooks, as the body of a val (``mode='val'``) or test (``'test'``) loop's ``run``.
+
+        Args:
+            loop (ValLoop | TestLoop): The loop; supplies the runner, dataloader and evaluator.
+            mode (str): ``'val'`` or ``'test'``, the hook names' infix.
+
+        Returns:
+            dict: The evaluator's metrics.
+        """
+        loop.runner.call_hook(f'before_{mode}')
+        loop.runner.call_hook(f'before_{mode}_epoch')
+        metrics = self(loop, mode)
+        loop.runner.call_hook(f'after_{mode}_epoch', metrics=metrics)
+        loop.runner.call_hook(f'after_{mode}')
         return metrics
 
     def extract(self, loop, model, mode):
@@ -166,23 +208,39 @@ class RetrievalValLoop(ValLoop):
                                               v2t_protocol, share_similarity)
 
     def run(self):
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
-        metrics = self.evaluation(self, 'val')
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
-        return metrics
+        return self.evaluation.run(self, 'val')
 
 
 @LOOPS.register_module()
 class RetrievalTestLoop(TestLoop):
-    """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`, plus:
+    """Test loop for text-video retrieval; arguments as :class:`RetrievalValLoop`, plus
+    ``allow_missing_reranker``.
 
     Args:
+        runner (Runner): the runner.
+        dataloader (dict | DataLoader): the test dataloader (one item per video).
+        evaluator (dict | list | Evaluator): usually ``TextVideoRetrievalMetric``.
+        query_chunk_size (int): queries scored at once per rank. Defaults to 32.
+        tie_rule (str): how ties with the ground truth count: ``'pessimistic'`` (default, all
+            tied negatives rank above), ``'optimistic'``, ``'mean'``, or ``'clip4clip'`` (the
+            official evaluation's counting, for reproducing its figures exactly), see
+            :func:`mmdret.evaluation.functional.ground_truth_ranks`.
+        fp16 (bool): autocast feature extraction. Defaults to False.
+        post_processor (dict, optional): score post-processing before ranking (``DualSoftmax``,
+            ``QueryBankNorm``), see :class:`RetrievalEvaluation`. Defaults to None (none).
+        v2t_protocol (str): video-to-text on multi-caption test sets: ``'video_max'``
+            (default, the published protocol: a video query ranks the videos, each scored by
+            its best caption) or ``'caption'`` (its best caption among all captions of the
+            other videos), see :func:`mmdret.evaluation.functional.ranking_inputs`.
         allow_missing_reranker (bool): a model with a re-ranker (DiffusionRet stage 2) whose
             loaded checkpoint lacks re-ranker weights (e.g. a stage-1 checkpoint) would score
             with randomly initialised denoisers; the test stops at start naming the checkpoint
             unless this is True. Defaults to False.
+        share_similarity (bool): for models whose directions share the stage-1 similarity
+            (DiffusionRet), compute it once and serve video-to-text from its columns (scores
+            unchanged; holds texts x local videos floats per rank), see
+            :class:`~mmdret.engine.runner.query_scoring.QueryChunkScorer`. False scores each
+            direction separately. Defaults to True.
     """
 
     def __init__(self, runner, dataloader, evaluator, query_chunk_size=32,
@@ -210,9 +268,4 @@ class RetrievalTestLoop(TestLoop):
                 f'(e.g. {self.missing_reranker_keys[0]}): it would score with random denoisers. '
                 'Test the stage-2 checkpoint, or a stage-1 config; to score anyway set '
                 'test_cfg.allow_missing_reranker=True (tools/test.py --allow-missing-reranker).')
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        metrics = self.evaluation(self, 'test')
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+        return self.evaluation.run(self, 'test')

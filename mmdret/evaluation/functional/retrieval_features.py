@@ -6,20 +6,53 @@ from mmdret.utils.distributed import first_occurrence
 
 
 def concat_features(batches):
+    """Concatenate per-batch feature dicts along the first dimension.
+
+    Args:
+        batches (list[dict[str, Tensor]]): feature dicts with the same keys (the first one's
+            keys are used).
+
+    Returns:
+        dict[str, Tensor]: per key, the batches' tensors concatenated in order.
+    """
     return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
 
 
 def slice_features(features, part):
+    """Rows ``part`` of every tensor of a feature dict.
+
+    Args:
+        features (dict[str, Tensor]): feature tensors sharing their first dimension.
+        part (Tensor | slice): the rows to take (a slice, an index or a bool mask).
+
+    Returns:
+        dict[str, Tensor]: ``features`` with each tensor indexed by ``part``.
+    """
     return {key: value[part] for key, value in features.items()}
 
 
 def unique_local(features):
-    """Drop the duplicates that sampler padding adds to a rank's shard."""
+    """Drop the duplicates that sampler padding adds to a rank's shard.
+
+    Args:
+        features (dict[str, Tensor]): a rank's features, with the global ``index`` of each row.
+
+    Returns:
+        dict[str, Tensor]: the first row of each distinct ``index``.
+    """
     _, first = first_occurrence(features['index'])
     return slice_features(features, first)
 
 
 def as_float32(features):
+    """Cast the floating-point tensors of a feature dict to float32.
+
+    Args:
+        features (dict[str, Tensor]): feature tensors.
+
+    Returns:
+        dict[str, Tensor]: the floating-point tensors as float32, the others unchanged.
+    """
     return {k: v.float() if v.is_floating_point() else v for k, v in features.items()}
 
 

@@ -73,11 +73,28 @@ def ranking_inputs(direction, scores, queries, candidates, v2t_protocol='video_m
 
 
 def non_finite_rows(scores):
-    """(Q,) bool: queries with a NaN or Inf score."""
+    """(Q,) bool: queries with a NaN or Inf score.
+
+    Args:
+        scores (Tensor): (Q, C) query-candidate scores.
+
+    Returns:
+        Tensor: (Q,) bool, True for a query with any non-finite score.
+    """
     return ~torch.isfinite(scores).all(dim=1)
 
 
 def non_finite_scores_error(direction, num_bad, num_queries):
+    """The error refusing to rank queries with non-finite scores.
+
+    Args:
+        direction (str): the direction, named in the message (``'t2v'``, ``'v2t'``).
+        num_bad (int): queries with a NaN or Inf score.
+        num_queries (int): all queries of the direction.
+
+    Returns:
+        ValueError: the error to raise.
+    """
     return ValueError(f'{direction}: {num_bad} of {num_queries} queries have non-finite scores '
                       '(NaN/Inf); the model or its checkpoint is broken (such scores would tie '
                       'and rank every query first)')
@@ -138,17 +155,42 @@ def ground_truth_ranks(scores, positives, tie_rule='pessimistic', direction='ret
 
 
 def check_tie_rule(tie_rule):
+    """Refuse an unknown tie rule.
+
+    Args:
+        tie_rule (str): one of :data:`TIE_RULES`.
+
+    Raises:
+        ValueError: if ``tie_rule`` is not one of :data:`TIE_RULES`.
+    """
     if tie_rule not in TIE_RULES:
         raise ValueError(f'tie_rule must be one of {TIE_RULES}, got {tie_rule!r}')
 
 
 def check_v2t_protocol(v2t_protocol):
+    """Refuse an unknown video-to-text protocol.
+
+    Args:
+        v2t_protocol (str): one of :data:`V2T_PROTOCOLS`.
+
+    Raises:
+        ValueError: if ``v2t_protocol`` is not one of :data:`V2T_PROTOCOLS`.
+    """
     if v2t_protocol not in V2T_PROTOCOLS:
         raise ValueError(f'v2t_protocol must be one of {V2T_PROTOCOLS}, got {v2t_protocol!r}')
 
 
 def recall_metrics(ranks, ks=(1, 5, 10)):
-    """R@k (percent), MdR and MnR (1-based) from 0-based ranks."""
+    """R@k (percent), MdR and MnR (1-based) from 0-based ranks.
+
+    Args:
+        ranks (array-like): 0-based ranks, one per query (or tied entry).
+        ks (Sequence[int]): recall cut-offs. Defaults to (1, 5, 10).
+
+    Returns:
+        dict[str, float]: ``R<k>`` for each k (percent of ranks below k), ``MdR`` (median
+        rank + 1) and ``MnR`` (mean rank + 1).
+    """
     ranks = np.asarray(ranks, dtype=np.float64)
     metrics = {f'R{k}': float(100.0 * np.mean(ranks < k)) for k in ks}
     metrics['MdR'] = float(np.median(ranks) + 1)

@@ -9,6 +9,16 @@ DIRECTIONS = ('t2v', 'v2t')
 
 
 def format_table(metrics, ks):
+    """A Markdown table of the retrieval metrics, one row per direction present.
+
+    Args:
+        metrics (dict[str, float]): metrics named ``<direction>_<key>``, e.g. ``t2v_R1``,
+            ``v2t_MdR``.
+        ks (Sequence[int]): the recall cut-offs, one ``R@k`` column each.
+
+    Returns:
+        str: the table, with ``MdR`` and ``MnR`` columns after the recalls.
+    """
     columns = [f'R@{k}' for k in ks] + ['MdR', 'MnR']
     keys = [f'R{k}' for k in ks] + ['MdR', 'MnR']
     lines = ['| direction | ' + ' | '.join(columns) + ' |',

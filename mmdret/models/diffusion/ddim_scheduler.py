@@ -2,7 +2,7 @@
 import torch
 
 from mmdret.registry import TASK_UTILS
-from .base_diffusion_scheduler import BaseDiffusionScheduler, SchedulerOutput
+from .base_diffusion_scheduler import BaseDiffusionScheduler
 
 
 @TASK_UTILS.register_module()
@@ -24,7 +24,7 @@ class DDIMScheduler(BaseDiffusionScheduler):
             the last step), as the official code does with ``randn_like``. Only the RNG stream
             changes, for bit-exact parity with the official sampler; the result does not.
             Defaults to False.
-        **kwargs: Arguments of :class:`BaseDiffusionScheduler`.
+        **kwargs (dict): Arguments of :class:`BaseDiffusionScheduler`.
     """
 
     def __init__(self, eta: float = 0.0, draw_unused_noise: bool = False, **kwargs):
@@ -32,17 +32,10 @@ class DDIMScheduler(BaseDiffusionScheduler):
         self.eta = eta
         self.draw_unused_noise = draw_unused_noise
 
-    def step(self,
-             model_output: torch.Tensor,
-             timestep,
-             sample: torch.Tensor,
-             generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> SchedulerOutput:
-        t = int(timestep)
+    def prev_sample_from_x0(self, x0, sample, t, generator, noise):
         alpha_bar = self.alpha_cumprod_at(t)
         alpha_bar_prev = self.alpha_cumprod_at(self.previous_timestep(t))
 
-        x0 = self._pred_x0_for_step(model_output, sample, t)
         eps = self.predict_noise_from_x0(sample, x0, t)
         sigma = (self.eta * ((1 - alpha_bar_prev) / (1 - alpha_bar)).sqrt() *
                  (1 - alpha_bar / alpha_bar_prev).sqrt())
@@ -54,4 +47,4 @@ class DDIMScheduler(BaseDiffusionScheduler):
             z = self.init_noise(sample.shape, generator, noise, sample.dtype, sample.device)
             if use_noise:
                 prev_sample = prev_sample + sigma.to(sample) * z
-        return SchedulerOutput(prev_sample, x0)
+        return prev_sample

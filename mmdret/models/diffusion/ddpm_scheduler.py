@@ -2,7 +2,7 @@
 import torch
 
 from mmdret.registry import TASK_UTILS
-from .base_diffusion_scheduler import BaseDiffusionScheduler, SchedulerOutput
+from .base_diffusion_scheduler import BaseDiffusionScheduler, check_choice
 
 VARIANCE_TYPES = ('fixed_small', 'fixed_large')
 
@@ -29,19 +29,27 @@ class DDPMScheduler(BaseDiffusionScheduler):
     Args:
         variance_type (str): 'fixed_small' (β̃, guided-diffusion FIXED_SMALL) or 'fixed_large'
             (β). Defaults to 'fixed_small'.
-        **kwargs: Arguments of :class:`BaseDiffusionScheduler`.
+        **kwargs (dict): Arguments of :class:`BaseDiffusionScheduler`.
     """
 
     def __init__(self, variance_type: str = 'fixed_small', **kwargs):
-        if variance_type not in VARIANCE_TYPES:
-            raise ValueError(f'variance_type must be one of {VARIANCE_TYPES}, '
-                             f'got {variance_type!r}')
+        check_choice('variance_type', variance_type, VARIANCE_TYPES)
         self.variance_type = variance_type
         super().__init__(**kwargs)
 
     def q_posterior(self, x0: torch.Tensor, sample: torch.Tensor,
                     timestep) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean μ̃ (sample dtype) and step variance σ² (float64 0-d) given x_t and x0."""
+        """Mean μ̃ (sample dtype) and step variance σ² (float64 0-d) given x_t and x0.
+
+        Args:
+            x0 (torch.Tensor): x̂0 predicted at this step, shaped as ``sample``.
+            sample (torch.Tensor): x_t.
+            timestep (int | torch.Tensor): Current training step, an element of ``timesteps``.
+
+        Returns:
+            tuple[torch.Tensor, torch.Tensor]: The posterior mean μ̃ and the step variance σ²
+            (β̃ for ``'fixed_small'``, β for ``'fixed_large'``).
+        """
         t = int(timestep)
         alpha_bar = self.alpha_cumprod_at(t)
         alpha_bar_prev = self.alpha_cumprod_at(self.previous_timestep(t))
@@ -53,15 +61,9 @@ class DDPMScheduler(BaseDiffusionScheduler):
             return mean, beta
         return mean, beta * (1 - alpha_bar_prev) / (1 - alpha_bar)
 
-    def step(self,
-             model_output: torch.Tensor,
-             timestep,
-             sample: torch.Tensor,
-             generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None) -> SchedulerOutput:
-        x0 = self._pred_x0_for_step(model_output, sample, int(timestep))
-        mean, variance = self.q_posterior(x0, sample, timestep)
-        if self.previous_timestep(timestep) < 0:
-            return SchedulerOutput(mean, x0)
+    def prev_sample_from_x0(self, x0, sample, t, generator, noise):
+        mean, variance = self.q_posterior(x0, sample, t)
+        if self.previous_timestep(t) < 0:
+            return mean
         z = self.init_noise(sample.shape, generator, noise, sample.dtype, sample.device)
-        return SchedulerOutput(mean + variance.sqrt().to(sample) * z, x0)
+        return mean + variance.sqrt().to(sample) * z

@@ -64,7 +64,7 @@ def get_beta_schedule(name: str,
         num_steps (int): Number of diffusion steps T.
         beta_scale (float): Factor on every beta. Defaults to 1.0.
         max_beta (float): Upper clip applied after scaling. Defaults to 0.999.
-        **kwargs: Passed to the schedule function, e.g. ``beta_start``/``beta_end``.
+        **kwargs (dict): Passed to the schedule function, e.g. ``beta_start``/``beta_end``.
 
     Returns:
         torch.Tensor: (num_steps,) float64 betas.

@@ -4,8 +4,10 @@ Architectures are data: an open_clip model name (``'ViT-B-32'``, ``'ViT-B-16'``,
 ``open_clip.list_models()`` knows) or a dict in open_clip's model-config layout
 (``embed_dim``, ``vision_cfg``, ``text_cfg``). Weights are an open_clip pretrained tag
 (:func:`resolve_clip_weights`, downloaded into open_clip's cache) or a local file: an OpenAI
-TorchScript archive (``ViT-B-32.pt`` as OpenAI ships it), an OpenAI-format state dict, or an
-open_clip / mmdret checkpoint (``state_dict`` key, optional ``module.`` prefix).
+TorchScript archive (``ViT-B-32.pt`` as OpenAI ships it), an OpenAI-format state dict, an
+open_clip / mmdret checkpoint (``state_dict`` key, optional ``module.`` prefix), or a
+safetensors file (``open_clip_model.safetensors`` as open_clip's hub repositories ship it, told
+by its header whatever its name).
 """
 import copy
 import os
@@ -15,6 +17,8 @@ import zipfile
 import open_clip
 import torch
 from open_clip.model import CLIP
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors_file
 
 from mmdret.utils.safe_load import naming_refused_file, read_torchscript_state_dict
 
@@ -41,7 +45,19 @@ TINY_ARCHS = {
 
 
 def clip_arch_config(arch):
-    """Resolve ``arch`` (open_clip name, mmdret tiny name, or config dict) to a config dict."""
+    """Resolve ``arch`` (open_clip name, mmdret tiny name, or config dict) to a config dict.
+
+    Args:
+        arch (str | dict): an open_clip model name (``'ViT-B-32'``), an mmdret tiny
+            architecture (``'tiny-64'``, ``'tiny-128'``) or a config dict in open_clip's layout
+            (``embed_dim``, ``vision_cfg``, ``text_cfg``).
+
+    Returns:
+        dict: a deep copy of the architecture's config.
+
+    Raises:
+        KeyError: if ``arch`` is an unknown name.
+    """
     if isinstance(arch, dict):
         return copy.deepcopy(arch)
     if arch in TINY_ARCHS:
@@ -59,6 +75,14 @@ def build_clip(arch, quick_gelu=True):
 
     ``quick_gelu=True`` matches OpenAI's weights; loading them into a GELU model runs silently
     with the wrong activation, so the default follows the weights the paper uses.
+
+    Args:
+        arch (str | dict): the architecture, as taken by :func:`clip_arch_config`.
+        quick_gelu (bool): use QuickGELU; False keeps the architecture config's own
+            ``quick_gelu`` (GELU unless it sets one). Defaults to True.
+
+    Returns:
+        CLIP: the model, with random weights.
     """
     cfg = clip_arch_config(arch)
     cfg.pop('custom_text', None)
@@ -73,12 +97,56 @@ def _is_torchscript_archive(path):
         return any(name.endswith('constants.pkl') for name in archive.namelist())
 
 
+# A safetensors file opens with its JSON header's length (8 bytes, little-endian), which the
+# format caps at 100 MB, then the header itself, a JSON object.
+_SAFETENSORS_MAX_HEADER = 100_000_000
+
+
+def _is_safetensors(path):
+    """Whether ``path`` is a safetensors file by its content, or claims to be by its name."""
+    if str(path).endswith('.safetensors'):
+        return True
+    with open(path, 'rb') as file:
+        head = file.read(9)
+    return (len(head) == 9 and head[8:9] == b'{'
+            and 0 < int.from_bytes(head[:8], 'little') <= _SAFETENSORS_MAX_HEADER)
+
+
+def _read_safetensors(path):
+    """The tensors of a safetensors file (plain data: nothing in the format can run code)."""
+    try:
+        return load_safetensors_file(path, device='cpu')
+    except SafetensorError as error:
+        raise ValueError(
+            f'{path}: not a readable safetensors file ({error}); expected an 8-byte header '
+            'length, a JSON header and every tensor the header lists. A truncated download '
+            'reads this way: fetch the file again') from error
+
+
 def read_clip_state_dict(path):
-    """Read CLIP weights from a local file into an fp32 OpenAI-key state dict."""
+    """Read CLIP weights from a local file into an fp32 OpenAI-key state dict.
+
+    The file is a safetensors file, an OpenAI TorchScript archive (weights read from its records,
+    its code never run), an OpenAI-format state dict or an open_clip / mmdret checkpoint
+    (``state_dict`` key, ``module.`` and ``encoder.clip.`` prefixes removed).
+
+    Args:
+        path (str): the weight file.
+
+    Returns:
+        dict[str, Tensor]: the CLIP state dict, floating-point tensors as float32.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        TypeError: if the file does not hold a state dict.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'CLIP weight file not found: {path!r} (expected a local OpenAI '
-                                '.pt archive, OpenAI state dict or open_clip checkpoint)')
-    if _is_torchscript_archive(path):  # weights read from the records, the code never run
+                                '.pt archive, OpenAI state dict, open_clip checkpoint or '
+                                '.safetensors file)')
+    if _is_safetensors(path):
+        state_dict = _read_safetensors(path)
+    elif _is_torchscript_archive(path):  # weights read from the records, the code never run
         state_dict = read_torchscript_state_dict(path)
     else:
         with naming_refused_file(path):
@@ -96,7 +164,18 @@ def read_clip_state_dict(path):
 
 
 def load_clip_weights(clip, path):
-    """Load a local CLIP weight file strictly into ``clip``; name any mismatch."""
+    """Load a local CLIP weight file strictly into ``clip``; name any mismatch.
+
+    Args:
+        clip (CLIP): the model to fill, e.g. from :func:`build_clip`.
+        path (str): the weight file, as read by :func:`read_clip_state_dict`.
+
+    Returns:
+        CLIP: ``clip``, with the weights loaded.
+
+    Raises:
+        KeyError: if the weights miss keys of ``clip`` or have unexpected ones.
+    """
     state_dict = read_clip_state_dict(path)
     result = clip.load_state_dict(state_dict, strict=False)
     if result.missing_keys or result.unexpected_keys:
@@ -127,7 +206,8 @@ def resolve_clip_weights(arch, pretrained, quick_gelu=True):
         raise FileNotFoundError(
             f'CLIP weights {pretrained!r} are neither a local file nor an open_clip pretrained '
             f'tag of {arch!r} (tags: {", ".join(tags) or "none"}); expected a local OpenAI .pt '
-            'archive, OpenAI state dict or open_clip checkpoint, or one of the tags')
+            'archive, OpenAI state dict, open_clip checkpoint or .safetensors file, or one of '
+            'the tags')
     cfg = open_clip.pretrained.get_pretrained_cfg(name, pretrained)
     if bool(cfg.get('quick_gelu', False)) != bool(quick_gelu):
         raise ValueError(f'the {name} {pretrained!r} weights were trained with '

@@ -6,6 +6,7 @@ from open_clip.transformer import LayerNorm, Transformer
 from torch import nn
 
 from mmdret.registry import MODELS
+from ..utils.patch_embedding import PatchEmbedding
 from .clip_builder import build_clip, load_clip_weights, resolve_clip_weights
 
 
@@ -16,7 +17,16 @@ class QuickGELU(nn.Module):
 
 
 def key_padding_attn_mask(mask, num_heads, fill=-1e6):
-    """Additive (B*heads, T, T) mask that blocks padded keys (official ``(1-m)*-1e6``)."""
+    """Additive (B*heads, T, T) mask that blocks padded keys (official ``(1-m)*-1e6``).
+
+    Args:
+        mask (Tensor): ``(B, T)`` key mask, 1 for a real position and 0 for padding.
+        num_heads (int): attention heads; each sample's mask is repeated once per head.
+        fill (float): the value added at padded keys. Defaults to -1e6.
+
+    Returns:
+        Tensor: ``(B * num_heads, T, T)`` float mask, 0 at real keys and ``fill`` at padded ones.
+    """
     bias = (1.0 - mask.float()) * fill
     bias = bias[:, None, :].expand(-1, mask.shape[1], -1)
     return bias.repeat_interleave(num_heads, dim=0)
@@ -36,7 +46,8 @@ class CLIPTextFrameEncoder(BaseModule):
         pretrained (str, optional): an open_clip pretrained tag of ``arch`` (``'openai'``,
             ``'laion2b_s34b_b79k'``, ..., downloaded into open_clip's cache; refused at once
             with ``HF_HUB_OFFLINE=1``) or a local CLIP weight file (OpenAI TorchScript archive,
-            OpenAI state dict or open_clip checkpoint). None keeps random weights.
+            OpenAI state dict, open_clip checkpoint or ``.safetensors`` file). None keeps
+            random weights.
             Defaults to None.
         quick_gelu (bool): use QuickGELU as OpenAI's weights require. Defaults to True.
         freeze_patch_embed (bool): freeze ``visual.conv1`` as the official code does.
@@ -75,7 +86,6 @@ class CLIPTextFrameEncoder(BaseModule):
         self.pretrained = pretrained
         self.embed_dim = self.clip.text_projection.shape[1]
         self.temporal_heads = temporal_heads
-        self.motion_stem_offset = motion_stem_offset
 
         context_length, text_width = self.clip.positional_embedding.shape
         self.frame_position_embeddings = nn.Embedding(context_length, self.embed_dim)
@@ -87,8 +97,8 @@ class CLIPTextFrameEncoder(BaseModule):
             norm_layer=partial(LayerNorm, eps=temporal_ln_eps))
         self._init_temporal(init_temporal_from_text, text_width)
 
-        if motion_stem_offset is not None:
-            self._widen_patch_embed()
+        self.clip.visual.conv1 = PatchEmbedding.from_conv(self.clip.visual.conv1,
+                                                          motion_stem_offset)
         self.clip.visual.conv1.requires_grad_(not freeze_patch_embed)
 
     def _init_temporal(self, from_text, text_width):
@@ -109,19 +119,22 @@ class CLIPTextFrameEncoder(BaseModule):
             for block, source in zip(self.temporal_transformer.resblocks, text_blocks):
                 block.load_state_dict(source.state_dict())
 
-    def _widen_patch_embed(self):
-        conv = self.clip.visual.conv1
-        wide = nn.Conv2d(2 * conv.in_channels, conv.out_channels, conv.kernel_size,
-                         conv.stride, bias=conv.bias is not None)
-        nn.init.normal_(wide.weight, std=conv.weight.std().item())
-        self.clip.visual.conv1 = wide
-
     @property
     def logit_scale(self):
         return self.clip.logit_scale
 
     def encode_text(self, tokens, mask):
-        """Encode token ids (B, L) into token features (B, L, D) and EOT features (B, D)."""
+        """Encode token ids (B, L) into token features (B, L, D) and EOT features (B, D).
+
+        Args:
+            tokens (Tensor): ``(B, L)`` CLIP token ids; the EOT token (the largest id) ends each
+                caption.
+            mask (Tensor): ``(B, L)`` token mask, 1 for a real token; padded token features are
+                zeroed.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``(B, L, D)`` token features and ``(B, D)`` EOT features.
+        """
         clip = self.clip
         length = tokens.shape[1]
         x = clip.token_embedding(tokens) + clip.positional_embedding[:length]
@@ -131,27 +144,45 @@ class CLIPTextFrameEncoder(BaseModule):
         eot = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]
         return x * mask.unsqueeze(-1).to(x.dtype), eot
 
-    def _stem_input(self, frames):
-        if self.motion_stem_offset is None:
-            return frames
-        later = torch.cat([frames[:, self.motion_stem_offset:],
-                           frames[:, -1:].expand(-1, self.motion_stem_offset, -1, -1, -1)], 1)
-        return torch.cat([frames, later - frames], dim=2)
-
     def encode_frames(self, frames):
-        """Per-frame CLIP CLS features: (B, T, C, H, W) -> (B, T, D)."""
+        """Per-frame CLIP CLS features: (B, T, C, H, W) -> (B, T, D).
+
+        Args:
+            frames (Tensor): ``(B, T, C, H, W)`` normalised frames.
+
+        Returns:
+            Tensor: ``(B, T, D)`` float32 frame features.
+        """
         batch, num_frames = frames.shape[:2]
-        frames = self._stem_input(frames)
-        features = self.clip.encode_image(frames.flatten(0, 1))
+        # Clips go in whole: the patch embedding (a PatchEmbedding) flattens them itself and
+        # its motion stem needs the time axis.
+        features = self.clip.encode_image(frames)
         return features.view(batch, num_frames, -1).float()
 
     def aggregate_frames(self, frame_features, mask):
-        """Temporal transformer with residual (official ``seqTransf``)."""
+        """Temporal transformer with residual (official ``seqTransf``).
+
+        Args:
+            frame_features (Tensor): ``(B, T, D)`` per-frame features.
+            mask (Tensor): ``(B, T)`` frame mask, 1 for a real frame; padded frames are blocked as
+                attention keys.
+
+        Returns:
+            Tensor: ``(B, T, D)`` frame features ``f + Transformer(f + pos)``.
+        """
         positions = self.frame_position_embeddings.weight[:frame_features.shape[1]]
         attn_mask = key_padding_attn_mask(mask, self.temporal_heads).to(frame_features.dtype)
         x = self.temporal_transformer(frame_features + positions, attn_mask=attn_mask)
         return x + frame_features
 
     def encode_video(self, frames, mask):
-        """Encode frames (B, T, 3, H, W) with frame mask (B, T) into frame features (B, T, D)."""
+        """Encode frames (B, T, 3, H, W) with frame mask (B, T) into frame features (B, T, D).
+
+        Args:
+            frames (Tensor): ``(B, T, 3, H, W)`` normalised frames.
+            mask (Tensor): ``(B, T)`` frame mask, 1 for a real frame.
+
+        Returns:
+            Tensor: ``(B, T, D)`` frame features (see :meth:`aggregate_frames`).
+        """
         return self.aggregate_frames(self.encode_frames(frames), mask)

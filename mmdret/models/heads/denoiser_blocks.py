@@ -110,8 +110,9 @@ class QueryCandidateDenoiser(BaseModule):
     :meth:`denoise_cached` leaves per step the softmax over ``q.k + x``, the attention-weighted
     sum of the cached decoder-hidden values and the decoder's ReLU and last layer.
 
-    Subclasses implement ``sides(...) -> (s, e)`` from their inputs; :meth:`forward` is the plain
-    computation and :meth:`precompute` + :meth:`denoise_cached` equal it up to float rounding.
+    Subclasses implement ``sides(...) -> (s, e)`` from their feature inputs; :meth:`forward` is the
+    plain computation, and ``precompute(*features)`` followed by ``denoise_cached(x, timestep,
+    cache)`` per step equals ``forward`` with all timesteps equal, up to float rounding.
 
     Args:
         width (int): Feature width D. Defaults to 512.
@@ -165,6 +166,20 @@ class QueryCandidateDenoiser(BaseModule):
         """
         return masked_frame_pooling(query, frames, mask, self.temp,
                                     self.renormalize_masked_pooling)
+
+    def forward(self, x: Tensor, timesteps: Tensor, *features: Tensor) -> Tensor:
+        """Denoise one query's distribution over its candidates.
+
+        Args:
+            x (Tensor): ``(B, N)`` noisy distribution x_k.
+            timesteps (Tensor): ``(B,)`` integer noise levels k.
+            *features (Tensor): The query and candidate features of the subclass's direction, in
+                the order of its :meth:`sides`.
+
+        Returns:
+            Tensor: ``(B, N)`` predicted x̂0 (logits over the candidates).
+        """
+        return self.denoise(x, timesteps, *self.sides(*features))
 
     def sides(self, *features: Tensor) -> tuple[Tensor, Tensor]:
         """``(query_side, key_side)`` of :meth:`denoise` from the subclass's feature inputs (those

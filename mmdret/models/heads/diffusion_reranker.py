@@ -11,7 +11,15 @@ NOISE_BLOCK = 1024
 
 
 def gather_rows(features, indices):
-    """``features[indices]`` for a (C, ...) tensor and (Q, K) indices -> (Q, K, ...)."""
+    """``features[indices]`` for a (C, ...) tensor and (Q, K) indices -> (Q, K, ...).
+
+    Args:
+        features (Tensor): ``(C, ...)`` candidate features.
+        indices (Tensor): ``(Q, K)`` long row indices into ``features``.
+
+    Returns:
+        Tensor: ``(Q, K, ...)`` the rows of ``features``.
+    """
     return features[indices.reshape(-1)].reshape(*indices.shape, *features.shape[1:])
 
 
@@ -69,6 +77,8 @@ class DiffusionReranker(BaseModule):
         temp (dict): softmax temperature per direction (official 1, 1).
         seed (int): seed of the sampling noise, so evaluation is reproducible and independent
             of how queries are chunked or sharded. None uses the global RNG (official).
+            Defaults to 0.
+        init_cfg (dict, optional): mmengine init config. Defaults to None.
 
     Attributes:
         trajectory_observer (callable, optional): set at run time (e.g. by
@@ -114,7 +124,21 @@ class DiffusionReranker(BaseModule):
 
     # -- denoiser calls ----------------------------------------------------------------------
     def denoise(self, direction, x, timesteps, query, candidates):
-        """Predicted x̂0 (B, N) for the noisy distribution x over the candidates' features."""
+        """Predicted x̂0 (B, N) for the noisy distribution x over the candidates' features.
+
+        Args:
+            direction (str): ``'t2v'`` (text queries, video candidates) or ``'v2t'``.
+            x (Tensor): ``(B, N)`` noisy distribution over each query's N candidates.
+            timesteps (Tensor): ``(B,)`` training step of each row of ``x``.
+            query (dict[str, Tensor]): the queries' features: ``eot`` ``(B, D)`` for texts,
+                ``frames`` ``(B, T, D)`` and ``frame_mask`` ``(B, T)`` for videos.
+            candidates (dict[str, Tensor]): each query's candidate features, likewise with an
+                ``N`` axis after the batch: ``frames`` ``(B, N, T, D)`` and ``frame_mask``
+                ``(B, N, T)`` for videos, ``eot`` ``(B, N, D)`` for texts.
+
+        Returns:
+            Tensor: ``(B, N)`` predicted x̂0.
+        """
         if direction == 't2v':
             return self.t2v_denoiser(x, timesteps, query['eot'], candidates['frames'],
                                      candidates['frame_mask'])
@@ -171,6 +195,16 @@ class DiffusionReranker(BaseModule):
         so scores do not depend on chunking or on the number of processes.
 
         Noise comes in blocks of ``NOISE_BLOCK`` queries, each block from its own generator.
+
+        Args:
+            direction (str): ``'t2v'`` or ``'v2t'``.
+            query_index (Tensor): ``(Q,)`` global index of each query.
+            num_candidates (int): K, the candidates re-ranked per query.
+            device (torch.device | str): device of the returned noise.
+
+        Returns:
+            Tensor: ``(Q, K)`` standard normal noise (drawn from the global RNG when ``seed`` is
+            None).
         """
         if self.seed is None:
             return torch.randn(query_index.numel(), num_candidates, device=device)
@@ -217,7 +251,15 @@ class DiffusionReranker(BaseModule):
 
     def candidate_distribution(self, direction, x0):
         """The generated distribution over each query's K candidates, ``softmax(temp * x0)``
-        (Q, K): ``alpha`` times it is the re-ranking boost of the final x0."""
+        (Q, K): ``alpha`` times it is the re-ranking boost of the final x0.
+
+        Args:
+            direction (str): ``'t2v'`` or ``'v2t'``, selecting the temperature.
+            x0 (Tensor): ``(Q, K)`` predicted x̂0 over each query's candidates.
+
+        Returns:
+            Tensor: ``(Q, K)`` the distribution, each row summing to 1.
+        """
         return (self.temp[direction] * x0).softmax(dim=1)
 
     def _plain_denoiser_fn(self, direction, query, candidates):

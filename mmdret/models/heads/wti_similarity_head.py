@@ -10,7 +10,15 @@ MASKED_LOGIT = -9e15
 
 
 def token_weights(weight_logits, mask):
-    """Softmax over valid positions of per-token weight logits: (B, L) -> (B, L)."""
+    """Softmax over valid positions of per-token weight logits: (B, L) -> (B, L).
+
+    Args:
+        weight_logits (Tensor): ``(B, L)`` weight logits of the tokens (or frames).
+        mask (Tensor): ``(B, L)`` mask, 1 valid / 0 padding; padded positions get weight 0.
+
+    Returns:
+        Tensor: ``(B, L)`` weights, each row summing to 1 over the valid positions.
+    """
     return weight_logits.masked_fill(mask == 0, MASKED_LOGIT).softmax(dim=-1)
 
 
@@ -58,6 +66,15 @@ def weighted_token_similarity(text, text_weights, text_mask, video, video_weight
 
 
 def weight_mlp(width, hidden):
+    """The weight MLP ``Linear -> ReLU -> Linear`` giving one logit per token or frame.
+
+    Args:
+        width (int): input feature width.
+        hidden (int): hidden width.
+
+    Returns:
+        nn.Sequential: the MLP, ``(..., width) -> (..., 1)``.
+    """
     return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
 
 
@@ -75,6 +92,8 @@ class WTISimilarityHead(BaseModule):
             (official behaviour).
         candidate_chunk_size (int): videos scored at once in :meth:`similarity`; bounds memory
             to ``A * chunk * L * T`` floats. Defaults to 256.
+        init_cfg (dict, optional): mmengine init config. Defaults to None (weights
+            ``N(0, 0.02)``, biases 0).
     """
 
     def __init__(self, embed_dim=512, hidden_dim=1024, exclude_masked_from_max=False,
@@ -96,14 +115,32 @@ class WTISimilarityHead(BaseModule):
         return token_weights(self.video_weight_fc(video).squeeze(-1), mask)
 
     def prepare_text(self, text, mask):
-        """Per-text features the similarity needs: raw token features, mask and weights."""
+        """Per-text features the similarity needs: raw token features, mask and weights.
+
+        Args:
+            text (Tensor): ``(A, L, D)`` raw (unnormalised) token features.
+            mask (Tensor): ``(A, L)`` token mask, 1 valid / 0 padding.
+
+        Returns:
+            dict[str, Tensor]: ``tokens`` (``text``), ``token_mask`` (``mask``) and
+            ``token_weights`` ``(A, L)``.
+        """
         return dict(tokens=text, token_mask=mask, token_weights=self.text_weights(text, mask))
 
     def prepare_video(self, video, mask):
         return dict(frames=video, frame_mask=mask, frame_weights=self.video_weights(video, mask))
 
     def similarity(self, text, video):
-        """(A, B) similarity of prepared texts and videos, in chunks of videos."""
+        """(A, B) similarity of prepared texts and videos, in chunks of videos.
+
+        Args:
+            text (dict[str, Tensor]): :meth:`prepare_text` of A texts.
+            video (dict[str, Tensor]): :meth:`prepare_video` of B videos (``frames``,
+                ``frame_mask``, ``frame_weights``).
+
+        Returns:
+            Tensor: ``(A, B)`` similarity (see :func:`weighted_token_similarity`).
+        """
         tokens = F.normalize(text['tokens'], dim=-1)
         chunks = []
         for start in range(0, video['frames'].shape[0], self.candidate_chunk_size):
@@ -115,6 +152,16 @@ class WTISimilarityHead(BaseModule):
         return torch.cat(chunks, dim=1)
 
     def forward(self, text, text_mask, video, video_mask):
-        """Similarity (A, B) of raw token features (A, L, D) and frame features (B, T, D)."""
+        """Similarity (A, B) of raw token features (A, L, D) and frame features (B, T, D).
+
+        Args:
+            text (Tensor): ``(A, L, D)`` raw token features.
+            text_mask (Tensor): ``(A, L)`` token mask, 1 valid / 0 padding.
+            video (Tensor): ``(B, T, D)`` raw frame features.
+            video_mask (Tensor): ``(B, T)`` frame mask, 1 valid / 0 padding.
+
+        Returns:
+            Tensor: ``(A, B)`` similarity.
+        """
         return self.similarity(self.prepare_text(text, text_mask),
                                self.prepare_video(video, video_mask))

@@ -8,7 +8,15 @@ MODALITIES = ('text', 'video')
 
 
 def flat_meta(data_samples, key):
-    """A metainfo field of every data sample as one LongTensor (list fields are flattened)."""
+    """A metainfo field of every data sample as one LongTensor (list fields are flattened).
+
+    Args:
+        data_samples (list[BaseDataElement]): the batch's data samples.
+        key (str): the metainfo field, e.g. ``'video_idx'`` or ``'text_idx'``.
+
+    Returns:
+        Tensor: the values of all samples in order, a list field contributing each element.
+    """
     values = []
     for sample in data_samples:
         value = sample.metainfo[key]
@@ -17,7 +25,14 @@ def flat_meta(data_samples, key):
 
 
 def captions_per_item(data_samples):
-    """Number of captions each data sample carries (``len(text_idx)``; 1 without it)."""
+    """Number of captions each data sample carries (``len(text_idx)``; 1 without it).
+
+    Args:
+        data_samples (list[BaseDataElement]): the batch's data samples.
+
+    Returns:
+        Tensor: ``(B,)`` long caption counts.
+    """
     counts = []
     for sample in data_samples:
         value = sample.metainfo.get('text_idx', 0)
@@ -30,6 +45,20 @@ def text_indices(data_samples, num_texts):
 
     Without data samples (free text, e.g. a search query) texts are numbered ``0..N-1`` and
     belong to no video (``video_index`` is None).
+
+    Args:
+        data_samples (list[BaseDataElement], optional): the batch's data samples, with
+            ``text_idx`` and ``video_idx`` metainfo where known.
+        num_texts (int): the number of texts in the batch inputs.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: ``(N,)`` global text indices (``0..N-1`` without
+        ``text_idx``) and ``(N,)`` video index of each text, or None unless every sample has
+        ``video_idx``.
+
+    Raises:
+        ValueError: if the data samples describe another number of captions than
+            ``num_texts``.
     """
     if data_samples is None:
         return torch.arange(num_texts), None
@@ -47,7 +76,17 @@ def text_indices(data_samples, num_texts):
 
 
 def video_indices(data_samples, num_videos):
-    """Global video indices of a batch and which videos failed to decode."""
+    """Global video indices of a batch and which videos failed to decode.
+
+    Args:
+        data_samples (list[BaseDataElement], optional): the batch's data samples, with
+            ``video_idx`` and ``corrupt_video`` metainfo where known.
+        num_videos (int): the number of videos in the batch inputs.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N,)`` global video indices (``0..N-1`` unless every sample
+        has ``video_idx``) and ``(N,)`` bool, True for a video that failed to decode.
+    """
     if data_samples is None or not all('video_idx' in s.metainfo for s in data_samples):
         index = torch.arange(num_videos)
     else:
@@ -60,7 +99,15 @@ def video_indices(data_samples, num_videos):
 
 
 def masked_mean(features, mask):
-    """Mean of (N, L, D) features over the valid positions of an (N, L) mask -> (N, D)."""
+    """Mean of (N, L, D) features over the valid positions of an (N, L) mask -> (N, D).
+
+    Args:
+        features (Tensor): ``(N, L, D)`` features.
+        mask (Tensor): ``(N, L)`` mask, 1 valid / 0 padding.
+
+    Returns:
+        Tensor: ``(N, D)`` means; a row without valid positions gives 0.
+    """
     mask = mask.to(features.dtype)[..., None]
     return (features * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
@@ -154,7 +201,15 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
 
     @abstractmethod
     def loss(self, inputs, data_samples):
-        """Training losses of a batch (dict of tensors)."""
+        """Training losses of a batch (dict of tensors).
+
+        Args:
+            inputs (dict): the batch as the data preprocessor returns it.
+            data_samples (list[BaseDataElement]): the batch's data samples.
+
+        Returns:
+            dict[str, Tensor]: the loss terms.
+        """
 
     @staticmethod
     def num_texts(inputs):
@@ -195,14 +250,32 @@ class BaseRetriever(BaseModel, metaclass=ABCMeta):
         return features
 
     def extract_feat(self, inputs, data_samples=None):
-        """Per-text and per-video features of a batch: ``dict(text=..., video=...)``."""
+        """Per-text and per-video features of a batch: ``dict(text=..., video=...)``.
+
+        Args:
+            inputs (dict): the batch, with text and video inputs (or cached features).
+            data_samples (list, optional): the batch's data samples. Defaults to None (items
+                numbered ``0..N-1``).
+
+        Returns:
+            dict[str, dict]: :meth:`extract_text_feat` and :meth:`extract_video_feat` of the batch.
+        """
         return dict(text=self.extract_text_feat(inputs, data_samples),
                     video=self.extract_video_feat(inputs, data_samples))
 
     def predict(self, inputs, data_samples):
         """Data samples carrying the single-vector embeddings of each item's first caption and
         its video (``features=dict(text_feature=..., video_feature=...)``), the form mmaction2's
-        ``RetrievalMetric`` evaluates."""
+        ``RetrievalMetric`` evaluates.
+
+        Args:
+            inputs (dict): the batch, with text and video inputs (or cached features).
+            data_samples (list): the batch's data samples, one per video; a
+                :class:`BaseDataElement` is updated in place, other samples are copied into one.
+
+        Returns:
+            list[BaseDataElement]: one sample per video, with ``features``.
+        """
         features = self.extract_feat(inputs, data_samples)
         text = self.embed('text', features['text'])
         video = self.embed('video', features['video'])

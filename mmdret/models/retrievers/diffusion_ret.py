@@ -15,6 +15,13 @@ def pooled_embedding(features, weights):
     weighted mean of their token-frame cosines, which never exceeds the weighted maxima the WTI
     similarity sums: a lower bound of the stage-1 similarity, computable with one matrix
     product (or an index).
+
+    Args:
+        features (Tensor): ``(N, L, D)`` token or frame features (unnormalised).
+        weights (Tensor): ``(N, L)`` their WTI weights, zero on padding.
+
+    Returns:
+        Tensor: ``(N, D)`` float32 L2-normalised embeddings.
     """
     pooled = torch.einsum('nl,nld->nd', weights.float(), F.normalize(features.float(), dim=-1))
     return F.normalize(pooled, dim=-1)
@@ -76,17 +83,40 @@ class DiffusionRet(BaseRetriever):
         ``tools/extract_features.py`` (``text_tokens``, ``text_mask``, ``text_eot``,
         ``video_frames``, ``video_mask``, from ``CachedFeatureDataset``), which are returned as
         they are: stage 2 freezes the encoder, so both give the same features.
+
+        Args:
+            inputs (dict): the batch from the data preprocessor, as described above.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: token features ``(Nt, L, D)``, EOT features
+            ``(Nt, D)`` and frame features ``(Nv, T, D)``.
         """
         return (*self.encode_text(inputs), self.encode_video(inputs))
 
     def encode_text(self, inputs):
-        """Token features (Nt, L, D) and EOT features (Nt, D) of the batch's texts."""
+        """Token features (Nt, L, D) and EOT features (Nt, D) of the batch's texts.
+
+        Args:
+            inputs (dict): the batch: ``text`` and ``text_mask`` (encoded), or cached
+                ``text_tokens`` and ``text_eot`` (returned as they are).
+
+        Returns:
+            tuple[Tensor, Tensor]: token features ``(Nt, L, D)`` and EOT features ``(Nt, D)``.
+        """
         if 'text_tokens' in inputs:
             return inputs['text_tokens'], inputs['text_eot']
         return self.encoder.encode_text(inputs['text'], inputs['text_mask'])
 
     def encode_video(self, inputs):
-        """Frame features (Nv, T, D) of the batch's videos."""
+        """Frame features (Nv, T, D) of the batch's videos.
+
+        Args:
+            inputs (dict): the batch: ``video`` and ``video_mask`` (encoded), or cached
+                ``video_frames`` (returned as they are).
+
+        Returns:
+            Tensor: frame features ``(Nv, T, D)``.
+        """
         if 'video_frames' in inputs:
             return inputs['video_frames']
         return self.encoder.encode_video(inputs['video'], inputs['video_mask'])
@@ -108,7 +138,16 @@ class DiffusionRet(BaseRetriever):
 
     def score(self, direction, queries, candidates):
         """:meth:`BaseRetriever.score` from the token-wise similarity of (text, video) pairs,
-        re-ranked by the stage-2 re-ranker when there is one."""
+        re-ranked by the stage-2 re-ranker when there is one.
+
+        Args:
+            direction (str): ``'t2v'`` (text queries, video candidates) or ``'v2t'``.
+            queries (dict): features of the query chunk, as :meth:`extract_feat` gives them.
+            candidates (dict): features of all candidates.
+
+        Returns:
+            Tensor: ``(Q, C)`` scores.
+        """
         if direction == 't2v':
             scores = self.similarity_head.similarity(queries, candidates)
         else:
@@ -122,7 +161,17 @@ class DiffusionRet(BaseRetriever):
         return self.similarity_head.similarity(texts, videos)
 
     def rescore(self, direction, similarity, queries, candidates):
-        """Stage 1: ``similarity`` itself; stage 2: its top-k re-ranked by the reranker."""
+        """Stage 1: ``similarity`` itself; stage 2: its top-k re-ranked by the reranker.
+
+        Args:
+            direction (str): ``'t2v'`` (text queries, video candidates) or ``'v2t'``.
+            similarity (Tensor): ``(Q, C)`` stage-1 similarity of the queries to the candidates.
+            queries (dict): features of the query chunk (with ``index``).
+            candidates (dict): features of all candidates.
+
+        Returns:
+            Tensor: ``(Q, C)`` scores.
+        """
         if self.reranker is None:
             return similarity
         return self.reranker.rerank(direction, similarity, queries, candidates)
@@ -150,7 +199,16 @@ class DiffusionRet(BaseRetriever):
 
     def generation_loss(self, inputs, data_samples):
         """Stage 2: generation losses on detached, globally gathered stage-1 features; each rank
-        trains on its own queries against the global candidate pool."""
+        trains on its own queries against the global candidate pool.
+
+        Args:
+            inputs (dict): the training batch (one caption per video item).
+            data_samples (list[BaseDataElement]): the batch's data samples, with ``video_idx``.
+
+        Returns:
+            dict[str, Tensor]: the generation losses of both directions and ``contrastive``, the
+            stage-1 loss of the gathered batch (logged only).
+        """
         with torch.no_grad():
             tokens, eot, frames = self.encode(inputs)
             local = dict(eot=eot, frames=frames, frame_mask=inputs['video_mask'],

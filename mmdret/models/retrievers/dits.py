@@ -81,7 +81,7 @@ class DITS(XPool):
             (measured on the demo: aligned-embedding gaps of norm ~2,300 instead of ~10).
         vanilla_pretrain (bool): the vanilla variant's pretraining stage. Defaults to False.
         vanilla_pretrain_loss (str): ``'l2'`` or ``'l1'`` ε-regression. Defaults to 'l2'.
-        **kwargs: other :class:`XPool` arguments (``pooling``, ``contrastive_loss``, ...).
+        **kwargs (dict): other :class:`XPool` arguments (``pooling``, ``contrastive_loss``, ...).
     """
 
     @in_mmdret_scope
@@ -160,7 +160,25 @@ class DITS(XPool):
         return max(self.aligner.truncated_steps - 1, 0)
 
     def draw_noise(self, num, dim, device, indices=None, offset=0):
-        """(num, T'-1, D) chain noise: global RNG while training, per-index seeded at test."""
+        """(num, T'-1, D) chain noise: global RNG while training, per-index seeded at test.
+
+        At test each item's noise comes from a generator seeded by ``noise_seed``, its index and
+        ``offset``; with ``noise_at_test=False`` it is zero. The middle dimension is
+        :attr:`num_noise` (T'-1 for the DITS chain, 1 for the fixed prior, the DDPM steps for the
+        vanilla variant).
+
+        Args:
+            num (int): number of items.
+            dim (int): feature width D.
+            device (torch.device | str): device of the noise.
+            indices (Tensor, optional): ``(num,)`` global item indices, required at test with
+                ``noise_at_test``. Defaults to None.
+            offset (int): added to each seed, 0 for texts and 1 for videos, so a text and a video
+                of the same index draw different noise. Defaults to 0.
+
+        Returns:
+            Tensor: ``(num, num_noise, D)`` noise.
+        """
         if self.training:
             return torch.randn(num, self.num_noise, dim, device=device)
         if not self.noise_at_test:
@@ -175,7 +193,15 @@ class DITS(XPool):
 
     # -- chains --------------------------------------------------------------------------------
     def align_text(self, text, noise):
-        """Per-text aligned embedding v0 (Nt, D) from text embeddings and (Nt, T'-1, D) noise."""
+        """Per-text aligned embedding v0 (Nt, D) from text embeddings and (Nt, T'-1, D) noise.
+
+        Args:
+            text (Tensor): ``(Nt, D)`` text embeddings t (CLIP EOT, unnormalised).
+            noise (Tensor): ``(Nt, num_noise, D)`` chain noise from :meth:`draw_noise`.
+
+        Returns:
+            Tensor: ``(Nt, D)`` aligned embeddings v0.
+        """
         if self.variant == 'fixed_prior':
             return text + math.sqrt(self.prior_variance) * noise[:, 0]
         if self.variant == 'vanilla':
@@ -185,7 +211,16 @@ class DITS(XPool):
 
     def reverse_gap_chain(self, text, noise):
         """δ₀ of the vanilla variant: DDPM from δ_T = ``noise[:, 0]``, then step noise
-        ``noise[:, i]``."""
+        ``noise[:, i]``.
+
+        Args:
+            text (Tensor): ``(Nt, D)`` text embeddings, the aligner's condition.
+            noise (Tensor): ``(Nt, S, D)`` noise: δ_T, then the step noises (see
+                :meth:`draw_noise`).
+
+        Returns:
+            Tensor: ``(Nt, D)`` the denoised gap δ₀.
+        """
         scheduler = self.vanilla_scheduler
         delta = noise[:, 0]
         for i, t in enumerate(scheduler.timesteps):
@@ -259,7 +294,15 @@ class DITS(XPool):
         return dict(loss_pretrain=self.vanilla_pretrain_loss(inputs))
 
     def vanilla_pretrain_loss(self, inputs):
-        """ε-regression of the vanilla variant on the ground-truth gaps, CLIP and pooling fixed."""
+        """ε-regression of the vanilla variant on the ground-truth gaps, CLIP and pooling fixed.
+
+        Args:
+            inputs (dict): the training batch (one caption per video, the pairs on the diagonal).
+
+        Returns:
+            Tensor: the scalar ``vanilla_pretrain_loss`` (L2 or L1) between the predicted and the
+            drawn noise.
+        """
         with torch.no_grad():
             text, frames = self.encode(inputs)
             pooled = self.pooling(text, frames, inputs['video_mask'])  # (Nt, Nv, D)

@@ -60,13 +60,31 @@ class XPool(BaseRetriever):
 
     # -- features ------------------------------------------------------------------------------
     def encode(self, inputs):
-        """CLIP EOT text embeddings (Nt, D) and per-frame embeddings (Nv, T, D), unnormalised."""
+        """CLIP EOT text embeddings (Nt, D) and per-frame embeddings (Nv, T, D), unnormalised.
+
+        Args:
+            inputs (dict): the batch, with ``text``, ``text_mask`` and ``video`` (frames
+                ``(Nv, T, 3, H, W)``).
+
+        Returns:
+            tuple[Tensor, Tensor]: float32 text embeddings ``(Nt, D)`` and frame embeddings
+            ``(Nv, T, D)``.
+        """
         _, text = self.encoder.encode_text(inputs['text'], inputs['text_mask'])
         frames = self.encoder.encode_frames(inputs['video'])
         return text.float(), frames
 
     def describe_text(self, text, text_index):
-        """Per-text features from (Nt, D) embeddings; DITS adds the aligned embedding."""
+        """Per-text features from (Nt, D) embeddings; DITS adds the aligned embedding.
+
+        Args:
+            text (Tensor): ``(Nt, D)`` CLIP EOT text embeddings.
+            text_index (Tensor, optional): ``(Nt,)`` global text indices (DITS seeds the texts'
+                evaluation noise with them); None while training.
+
+        Returns:
+            dict[str, Tensor]: ``emb``, the embeddings as they are.
+        """
         return dict(emb=text)
 
     def text_features(self, inputs, index):
@@ -84,16 +102,45 @@ class XPool(BaseRetriever):
 
     # -- similarity ----------------------------------------------------------------------------
     def pair_similarity(self, text, pooled, text_slice, video):
-        """(c, Nv) cosine of the text side against the pooled videos of a text chunk."""
+        """(c, Nv) cosine of the text side against the pooled videos of a text chunk.
+
+        Args:
+            text (dict[str, Tensor]): the text features of all texts (``emb``).
+            pooled (Tensor): ``(c, Nv, D)`` videos pooled by each text of the chunk.
+            text_slice (slice): the chunk's rows among the texts.
+            video (dict[str, Tensor]): the video features (unused here; DITS reads its noise).
+
+        Returns:
+            Tensor: ``(c, Nv)`` cosine similarity.
+        """
         return torch.einsum('td,tvd->tv', F.normalize(text['emb'][text_slice], dim=-1),
                             F.normalize(pooled, dim=-1))
 
     def pooling_query(self, text):
-        """(Nt, D) query of the text-conditioned pooling."""
+        """(Nt, D) query of the text-conditioned pooling.
+
+        Args:
+            text (dict[str, Tensor]): the text features (``emb``).
+
+        Returns:
+            Tensor: ``(Nt, D)`` the pooling queries, ``text['emb']``.
+        """
         return text['emb']
 
     def similarity(self, text, video):
-        """(Nt, Nv) similarity; row k only ever sees text k, column i only video i."""
+        """(Nt, Nv) similarity; row k only ever sees text k, column i only video i.
+
+        Texts are pooled ``pair_chunk_size`` at a time.
+
+        Args:
+            text (dict[str, Tensor]): the text features (``emb``, plus what :meth:`describe_text`
+                adds).
+            video (dict[str, Tensor]): the video features, ``frames`` ``(Nv, T, D)`` and
+                optionally ``frame_mask`` ``(Nv, T)``.
+
+        Returns:
+            Tensor: ``(Nt, Nv)`` similarity.
+        """
         device = video['frames'].device
         query = self.pooling_query(text)
         rows = []
@@ -106,7 +153,16 @@ class XPool(BaseRetriever):
 
     def score(self, direction, queries, candidates):
         """:meth:`BaseRetriever.score` from :meth:`similarity`, the per-pair similarity of
-        (text, video)."""
+        (text, video).
+
+        Args:
+            direction (str): ``'t2v'`` (text queries, video candidates) or ``'v2t'``.
+            queries (dict): features of the query chunk, as :meth:`extract_feat` gives them.
+            candidates (dict): features of all candidates.
+
+        Returns:
+            Tensor: ``(Q, C)`` scores.
+        """
         if direction == 't2v':
             return self.similarity(queries, candidates)
         return self.similarity(candidates, queries).t()

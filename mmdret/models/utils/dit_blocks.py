@@ -41,7 +41,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Self-attention over the ``L`` tokens of ``x`` ``(B, L, D)``; returns ``(B, L, D)``."""
+        """Self-attention over the ``L`` tokens of ``x`` ``(B, L, D)``; returns ``(B, L, D)``.
+
+        Args:
+            x (Tensor): ``(B, L, D)`` tokens.
+
+        Returns:
+            Tensor: ``(B, L, D)`` attended tokens, after the output projection.
+        """
         batch, length, dim = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
@@ -64,7 +71,14 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``fc2(gelu(fc1(x)))`` on the last axis."""
+        """``fc2(gelu(fc1(x)))`` on the last axis.
+
+        Args:
+            x (Tensor): ``(..., dim)`` inputs.
+
+        Returns:
+            Tensor: ``(..., dim)`` outputs.
+        """
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -86,7 +100,15 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 6 * hidden_size))
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        """Tokens ``x`` ``(B, L, D)`` conditioned on ``c`` ``(B, D)``; returns ``(B, L, D)``."""
+        """Tokens ``x`` ``(B, L, D)`` conditioned on ``c`` ``(B, D)``; returns ``(B, L, D)``.
+
+        Args:
+            x (Tensor): ``(B, L, D)`` tokens.
+            c (Tensor): ``(B, D)`` conditioning vector (e.g. timestep plus condition embedding).
+
+        Returns:
+            Tensor: ``(B, L, D)`` tokens after the gated attention and MLP residuals.
+        """
         (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp,
          gate_mlp) = self.adaLN_modulation(c).chunk(6, dim=1)
         x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
@@ -108,6 +130,14 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size))
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        """Tokens ``x`` ``(B, L, D)`` conditioned on ``c`` ``(B, D)``; returns ``(B, L, out)``."""
+        """Tokens ``x`` ``(B, L, D)`` conditioned on ``c`` ``(B, D)``; returns ``(B, L, out)``.
+
+        Args:
+            x (Tensor): ``(B, L, D)`` tokens.
+            c (Tensor): ``(B, D)`` conditioning vector.
+
+        Returns:
+            Tensor: ``(B, L, out_channels)`` outputs.
+        """
         shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
         return self.linear(modulate(self.norm_final(x), shift, scale))

@@ -123,6 +123,13 @@ class TimestepEmbedder(nn.Module):
         return sinusoidal_embedding(timesteps, self.frequency_embedding_size, self.layout)
 
     def forward(self, timesteps: Tensor) -> Tensor:
-        """Map integer noise levels ``(B,)`` to embeddings ``(B, width)``."""
+        """Map integer noise levels ``(B,)`` to embeddings ``(B, width)``.
+
+        Args:
+            timesteps (Tensor): ``(B,)`` integer noise levels.
+
+        Returns:
+            Tensor: ``(B, width)`` embeddings, in the dtype of the MLP's weights.
+        """
         mlp = getattr(self, self._mlp_name)
         return mlp(self.sinusoid(timesteps).to(mlp[0].weight.dtype))

@@ -5,19 +5,17 @@ gloo processes with padded shards.
 Scores are compared to float rounding (1e-6): the per-direction path multiplies matrices of
 other shapes (all texts x a video chunk), whose last bits may differ; the ranks must be equal.
 """
-import faulthandler
 import logging
 from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mmdret.engine.runner.query_scoring import QueryChunkScorer
 from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
 from mmdret.registry import MODELS
 from mmdret.utils import register_all_modules
+from gloo_processes import run_two_processes
 
 WIDTH, WORDS, FRAMES = 16, 5, 3
 NUM_TEXTS, NUM_VIDEOS = 11, 7  # several captions per video, chunks that do not divide
@@ -168,25 +166,16 @@ def loop_scores(model, local, share_similarity):
 SHARDS = dict(text=([0, 2, 4, 6, 8, 10], [1, 3, 5, 7, 9, 0]), video=([0, 2, 4, 6], [1, 3, 5, 0]))
 
 
-def _worker(rank, init_file, result_dir):
-    torch.set_num_threads(1)
-    faulthandler.dump_traceback_later(120, exit=True)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
-    try:
-        model = build_model(2)
-        features = make_features(model)
-        local = {m: {k: v[torch.tensor(SHARDS[m][rank])] for k, v in features[m].items()}
-                 for m in features}
-        torch.save(loop_scores(model, local, share_similarity=True),
-                   f'{result_dir}/rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def _rank_scores(rank):
+    model = build_model(2)
+    features = make_features(model)
+    local = {m: {k: v[torch.tensor(SHARDS[m][rank])] for k, v in features[m].items()}
+             for m in features}
+    return loop_scores(model, local, share_similarity=True)
 
 
 def test_two_processes_shared_equal_one_process_per_direction(tmp_path):
-    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2,
-                       start_method='fork')
-    parts = [torch.load(tmp_path / f'rank{rank}.pt') for rank in range(2)]
+    parts = run_two_processes(_rank_scores, tmp_path)
     model = build_model(2)
     features = make_features(model)
     one_rows, one_records = loop_scores(model, features, share_similarity=False)

@@ -2,18 +2,16 @@
 (CLIP4Clip / DiffusionRet ``compute_metrics``, the multi-sentence reshape to (videos,
 max_captions, videos) and ``tensor_video_to_text_sim``), on rectangular multi-caption inputs, in
 one and in two (gloo) processes; and the refusal of non-finite scores."""
-import faulthandler
 import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
 from mmdret.evaluation.metrics import TextVideoRetrievalMetric
+from gloo_processes import run_two_processes
 
 # 13 captions of 6 videos, grouped by video as the official reshape needs.
 CAPTIONS_PER_VIDEO = [1, 3, 2, 4, 1, 2]
@@ -179,23 +177,15 @@ SHARDS = dict(text=([0, 2, 4, 6, 8, 10, 12], [1, 3, 5, 7, 9, 11, 0]),
               video=([0, 2, 4], [1, 3, 5, 0]))
 
 
-def _worker(rank, init_file, result_dir):
-    torch.set_num_threads(1)
-    faulthandler.dump_traceback_later(60, exit=True)
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
-    try:
-        features = make_features(1, ties=True)
-        local = {m: {k: v[torch.tensor(SHARDS[m][rank])] for k, v in features[m].items()}
-                 for m in features}
-        torch.save(loop_records(local, tie_rule='clip4clip'), f'{result_dir}/rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def _rank_records(rank):
+    features = make_features(1, ties=True)
+    local = {m: {k: v[torch.tensor(SHARDS[m][rank])] for k, v in features[m].items()}
+             for m in features}
+    return loop_records(local, tie_rule='clip4clip')
 
 
 def test_two_processes_equal_one_and_score_each_query_once(tmp_path):
-    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2,
-                       start_method='fork')
-    two = [r for rank in range(2) for r in torch.load(tmp_path / f'rank{rank}.pt')]
+    two = [r for part in run_two_processes(_rank_records, tmp_path, timeout=60) for r in part]
     one = loop_records(make_features(1, ties=True), tie_rule='clip4clip')
     key = lambda r: (r['direction'], r['query_idx'])  # noqa: E731
     # Each query once over both ranks (the padding copies are not scored again), same records.

@@ -1,19 +1,17 @@
 """Post-processing inside RetrievalEvaluation.rank_queries: disabled -> identical ranks, DSL and
 QB-Norm -> the ranks of the dense post-processed matrix, in one and in two (gloo) processes."""
-import faulthandler
 import logging
 from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mmdret.engine.runner import retrieval_loop
 from mmdret.engine.runner.retrieval_loop import RetrievalEvaluation
 from mmdret.evaluation.functional import ground_truth_ranks
 from mmdret.evaluation.post_processors import ScorePostProcessing
 from mmdret.utils import register_all_modules
+from gloo_processes import run_two_processes
 
 register_all_modules()
 
@@ -186,41 +184,30 @@ def shards(features):
     return dict(text=([dup] + others[0::2], others[1::2] + [dup]), video=([0, 2], [1, 3, 0])), dup
 
 
-def _worker(rank, init_file, result_dir):
-    # A forked child must not enter OpenMP regions the parent's earlier tests used (libgomp
-    # deadlocks after fork): one intra-op thread; and never hang the suite.
-    torch.set_num_threads(1)
-    faulthandler.dump_traceback_later(60, exit=True)
+def _rank_results(rank):
     register_all_modules()
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
-    try:
-        features = make_features(4)
-        split, _ = shards(features)
-        local = {m: rows(features[m], torch.tensor(split[m][rank])) for m in features}
-        got = loop_ranks(CaptionEvaluation(query_chunk_size=2,
-                                             post_processor=dict(type='DualSoftmax')), local)
-        # The fitted statistics themselves (padding duplicates must count once).
-        dsl_fit = ScorePostProcessing(dict(type='DualSoftmax'), 2).fitted(
-            't2v', DotModel(), local['text'], features['video'])
-        bank = make_features(5)
-        qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0,
-                                       query_bank=dict(dataloader=None)), 2)
-        [bank_key] = qbn.bank_dataloaders()
-        bank_split, _ = shards(bank)
-        local_bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
-        qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'],
-                             banks={bank_key: local_bank})
-        torch.save(dict(ranks=got, dsl=dsl_fit.log_normaliser, qbn=qbn_fit.log_normaliser,
-                        active=qbn_fit.active), f'{result_dir}/rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+    features = make_features(4)
+    split, _ = shards(features)
+    local = {m: rows(features[m], torch.tensor(split[m][rank])) for m in features}
+    got = loop_ranks(CaptionEvaluation(query_chunk_size=2,
+                                         post_processor=dict(type='DualSoftmax')), local)
+    # The fitted statistics themselves (padding duplicates must count once).
+    dsl_fit = ScorePostProcessing(dict(type='DualSoftmax'), 2).fitted(
+        't2v', DotModel(), local['text'], features['video'])
+    bank = make_features(5)
+    qbn = ScorePostProcessing(dict(type='QueryBankNorm', beta=3.0,
+                                   query_bank=dict(dataloader=None)), 2)
+    [bank_key] = qbn.bank_dataloaders()
+    bank_split, _ = shards(bank)
+    local_bank = {m: rows(bank[m], torch.tensor(bank_split[m][rank])) for m in bank}
+    qbn_fit = qbn.fitted('t2v', DotModel(), None, features['video'],
+                         banks={bank_key: local_bank})
+    return dict(ranks=got, dsl=dsl_fit.log_normaliser, qbn=qbn_fit.log_normaliser,
+                active=qbn_fit.active)
 
 
 def test_two_processes_equal_one(tmp_path):
-    # fork: the workers inherit the imported modules (spawn would re-import mmaction, ~15 s)
-    mp.start_processes(_worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2,
-                       start_method='fork')
-    results = [torch.load(tmp_path / f'rank{rank}.pt') for rank in range(2)]
+    results = run_two_processes(_rank_results, tmp_path, timeout=60)
     features, bank = make_features(4), make_features(5)
     dsl_ranks = dense_ranks(features, dict(t2v=dsl, v2t=dsl))
     assert {**results[1]['ranks'], **results[0]['ranks']} == dsl_ranks

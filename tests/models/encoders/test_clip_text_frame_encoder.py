@@ -281,15 +281,21 @@ def test_encode_frames_is_per_frame_without_motion_stem():
 def test_motion_stem_has_six_channels_and_depends_on_order():
     torch.manual_seed(0)
     enc = encoder(motion_stem_offset=2).eval()
-    assert enc.clip.visual.conv1.in_channels == 6
     assert enc.clip.visual.conv1.weight.shape[1] == 6
     frames = random_frames()
-    stem = enc._stem_input(frames)
-    assert stem.shape == (2, 4, 6, 32, 32)
-    torch.testing.assert_close(stem[:, :, :3], frames)
-    for t in range(2):  # frame t + 2 exists
-        torch.testing.assert_close(stem[:, t, 3:], frames[:, t + 2] - frames[:, t])
+    # Reference: the six-channel stem [f_t, f_{t+2} - f_t] (last frame past the end) through
+    # a plain strided convolution, then the rest of CLIP's image tower.
+    later = torch.cat([frames[:, 2:], frames[:, -1:].expand(-1, 2, -1, -1, -1)], 1)
+    stem = torch.cat([frames, later - frames], dim=2).flatten(0, 1)
+    conv = nn.Conv2d(6, enc.clip.visual.conv1.out_channels, 16, 16, bias=False)
+    conv.weight.data.copy_(enc.clip.visual.conv1.weight)
+    with torch.no_grad():
+        out = enc.encode_frames(frames)
+        enc.clip.visual.conv1 = conv
+        expected = enc.clip.encode_image(stem).view(out.shape)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
     perm = torch.tensor([2, 0, 3, 1])
+    enc = encoder(motion_stem_offset=2).eval()
     with torch.no_grad():
         out = enc.encode_frames(frames)
         permuted = enc.encode_frames(frames[:, perm])

@@ -12,7 +12,7 @@ from mmdret.datasets.preparation import main
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = 'configs/_base_/datasets/activitynet.py'
-# The specs give no video counts for train.json / val_1.json: they are only reported.
+# The papers and dataset releases give no video counts for train.json / val_1.json: they are only reported.
 EXPECTED = dict()
 
 if __name__ == '__main__':

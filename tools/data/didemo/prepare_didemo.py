@@ -12,7 +12,7 @@ from mmdret.datasets.preparation import main
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = 'configs/_base_/datasets/didemo.py'
-# The specs give no video counts for the CLIP4Clip lists: they are only reported.
+# The papers and dataset releases give no video counts for the CLIP4Clip lists: they are only reported.
 EXPECTED = dict()
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ from mmdret.datasets.preparation import main
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = 'configs/_base_/datasets/lsmdc.py'
-# Clips: the 1,000 of the public test; no training count is given in the specs.
+# Clips: the 1,000 of the public test; the papers give no training count.
 EXPECTED = dict(test=1000)
 
 if __name__ == '__main__':
