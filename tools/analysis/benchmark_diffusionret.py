@@ -19,11 +19,8 @@ Results are printed as a table and written to a section of ``docs/benchmarks.md`
 import argparse
 import os
 import os.path as osp
-import platform
-import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +36,7 @@ from mmdret.evaluation.functional import (DIRECTIONS, concat_features, ground_tr
 from mmdret.models.heads import DiffusionReranker, WTISimilarityHead
 from mmdret.models.retrievers import DiffusionRet
 from mmdret.utils import register_all_modules
+from mmdret.utils.benchmark_docs import machine_description, replace_docs_section
 from mmdret.utils.distributed import gather_indexed
 
 DOCS_MARK = 'benchmark_diffusionret'
@@ -745,38 +743,6 @@ def run_stage1_training(args, results):
 
 
 # -- report ------------------------------------------------------------------------------------
-def cpu_isa():
-    """The CPU's widest vector extensions (``/proc/cpuinfo`` flags) and the kernels torch
-    dispatches to (``ATEN_CPU_CAPABILITY`` can lower them)."""
-    try:
-        flags = set(re.search(r'^flags\s*:(.*)$', open('/proc/cpuinfo').read(), re.M)
-                    .group(1).split())
-    except (OSError, AttributeError):
-        flags = set()
-    listed = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile') if f in flags]
-    return (f"flags {' '.join(listed) or 'unknown'}, torch kernels "
-            f"{torch.backends.cpu.get_cpu_capability()}")
-
-
-def machine_description():
-    model_name = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True, check=True).stdout
-        match = re.search(r'^Model name:\s*(.+)$', out, re.M)
-        model_name = match.group(1).strip() if match else model_name
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        load = open('/proc/loadavg').read().split()[:3]
-    except OSError:
-        load = ['?'] * 3
-    return dict(cpu=model_name, logical_cpus=os.cpu_count(), threads=torch.get_num_threads(),
-                gpu=(torch.cuda.get_device_name() if torch.cuda.is_available() else None),
-                isa=cpu_isa(),
-                torch=torch.__version__, python=platform.python_version(),
-                load=' '.join(load))
-
-
 def report(args, machine, res):
     rows = [('Machine', f"{machine['cpu']} ({machine['isa']}), {machine['logical_cpus']} "
              f"logical CPUs, {machine['threads']} torch threads, torch {machine['torch']}, "
@@ -912,29 +878,10 @@ def stage1_rows(args, res):
 
 
 def write_docs(path, markdown, label, argv):
-    """Replace the section of ``label`` in ``path`` (append it if there is none), naming the
-    command line ``argv``."""
-    begin, end = f'<!-- {DOCS_MARK}[{label}]:begin -->', f'<!-- {DOCS_MARK}[{label}]:end -->'
+    """Replace the section of ``label`` in ``path``, naming the command line ``argv``."""
     command = 'python tools/analysis/benchmark_diffusionret.py ' + ' '.join(
         f'"{arg}"' if ' ' in arg else arg for arg in argv)
-    section = '\n'.join([
-        begin,
-        f'### {label}',
-        '',
-        f'`{command.strip()}`, {time.strftime("%Y-%m-%d %H:%M")}:',
-        '',
-        markdown,
-        end,
-    ])
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    old = open(path).read() if osp.exists(path) else '# Benchmarks\n'
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + section + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip('\n') + '\n\n' + section + '\n'
-    with open(path, 'w') as f:
-        f.write(new)
+    replace_docs_section(path, DOCS_MARK, label, command, markdown)
 
 
 def main(argv=None):

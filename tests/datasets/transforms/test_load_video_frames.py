@@ -1,6 +1,5 @@
 """LoadVideoFrames on mp4s whose frames show their own index (8 black/white bit columns): the
-exact frames sampled, with and without a ``segment`` (the official DiffusionRet window rules,
-spec diffusionret.md §6)."""
+exact frames sampled, with and without a ``segment`` (the official DiffusionRet window rules)."""
 import json
 
 import cv2
@@ -9,7 +8,7 @@ import pytest
 
 from mmdret.datasets import DiDeMoRetrievalDataset
 from mmdret.datasets.transforms.load_video_frames import (LoadVideoFrames, VideoDecodeError,
-                                                          fps_frame_indices)
+                                                          fps_frame_indices, read_frames)
 from mmdret.utils import register_all_modules
 
 register_all_modules()
@@ -122,3 +121,12 @@ def test_didemo_reads_only_its_first_31_seconds(tmp_path):
     results = dataset[0]
     assert results['segment'] == (0, 31)
     assert [frame_index(frame) for frame in results['imgs']] == list(range(32))
+
+
+@pytest.mark.parametrize('indices', [[0, 2, 4, 6], [3, 4, 5], [1, 2, 4, 7], [0, 9, 20, 39], [5]])
+def test_read_frames_equals_decoding_each_index(video, indices):
+    import decord
+    got = read_frames(decord.VideoReader(video, num_threads=1), indices)
+    want = decord.VideoReader(video, num_threads=1).get_batch(indices).asnumpy()
+    assert np.array_equal(got, want)
+    assert [frame_index(frame) for frame in got] == indices
