@@ -129,7 +129,7 @@ def test_vit_b16_variant():
     assert cfg.model.encoder.pretrained.endswith('ViT-B-16.pt')
 
 
-DITS_DATASETS = {  # dataset: (non-CLIP lr, T', pooling dropout), dits.md §1.3
+DITS_DATASETS = {  # dataset: (non-CLIP lr, T', pooling dropout), the DITS paper's settings
     'msrvtt-9k': (3e-5, 10, 0.3), 'lsmdc': (1e-5, 10, 0.3), 'didemo': (1e-5, 5, 0.4),
     'vatex': (1e-5, 10, 0.3), 'charades': (1e-5, 10, 0.3)}
 

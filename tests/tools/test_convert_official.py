@@ -170,7 +170,7 @@ def write_config(tmp_path):
 
 
 def test_vit_b32_parameter_counts_match_the_official_model():
-    """Spec §8: stage-2 total 170,228,997; stage 1 164,978,947 of which 162,619,651 train."""
+    """Official checkpoints: stage-2 total 170,228,997; stage 1 164,978,947 of which 162,619,651 train."""
     register_all_modules()
     cfg = dict(
         type='DiffusionRet',

@@ -1,4 +1,4 @@
-"""Ground-truth ranks (spec §7) vs brute-force and official-style sort references."""
+"""Ground-truth ranks (the official evaluation) vs brute-force and official-style sort references."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""CLIP text-frame encoder (spec §2, §8): weight loading, freezing, the temporal init trick,
+"""CLIP text-frame encoder: weight loading, freezing, the temporal init trick,
 text/video encoding and the demo motion stem. Tiny CLIPs only; nothing touches a hub."""
 import re
 
@@ -22,7 +22,7 @@ TEXT_BLOCK_KEYS = ['attn.in_proj_weight', 'attn.in_proj_bias', 'attn.out_proj.we
 
 
 def spec_clip_keys(vision_layers=2, text_layers=2):
-    """The ``clip.`` key set of spec §8 (prefix removed) for the given depths."""
+    """The ``clip.`` key set of the official checkpoints (prefix removed) for the given depths."""
     keys = {'positional_embedding', 'text_projection', 'logit_scale', 'token_embedding.weight',
             'ln_final.weight', 'ln_final.bias', 'visual.class_embedding',
             'visual.positional_embedding', 'visual.proj', 'visual.conv1.weight',
@@ -247,7 +247,7 @@ def test_encode_video_valid_frames_ignore_padded_frames():
     assert out.shape == (2, 4, 64)
     valid = mask.bool()
     torch.testing.assert_close(out[valid], out_other[valid], rtol=0, atol=1e-6)
-    # Padded frames still get (different) non-zero features (spec §2) ...
+    # Padded frames still get (different) non-zero features (as in the official encoder) ...
     assert not torch.allclose(out[~valid], out_other[~valid])
     # ... and valid frames do attend to each other.
     assert not torch.allclose(out[:, 1], out_changed_valid[:, 1])

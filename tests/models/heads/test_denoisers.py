@@ -9,7 +9,7 @@ from mmdret.registry import MODELS
 
 OFFICIAL_WIDTH = 512
 OFFICIAL_PARAM_COUNT = 2_625_025
-# Spec §8: the ``diffusion_model.`` / ``diffusion_model_v.`` entries, prefix removed, in order.
+# The official checkpoint layout: the ``diffusion_model.`` / ``diffusion_model_v.`` entries, prefix removed, in order.
 OFFICIAL_STATE_DICT = [
     ('q_proj.weight', (512, 512)),
     ('k_proj.weight', (512, 512)),
@@ -154,7 +154,7 @@ def test_padded_frames_leak_in_official_mode(cls):
         torch.testing.assert_close(before[0], after[0])
 
 
-# ---- straightforward loop references of spec §4.1 / §4.2 for a single query ----
+# ---- straightforward loop references of the official t2v / v2t denoisers, one query ----
 
 
 def linear(layer, vec):
@@ -189,7 +189,7 @@ def pool(model, query, frames, mask):
 
 
 def attend_and_decode(model, x, cond, queries, keys_in):
-    """Spec §4.1 step 3-4 with per-candidate queries (t2v repeats the single text query)."""
+    """The official attention and decoder steps with per-candidate queries (t2v repeats the single text query)."""
     logits = [
         (linear(model.q_proj, queries[n] + cond) @ linear(model.k_proj, keys_in[n] + cond)).item() +
         x[n].item() for n in range(len(keys_in))

@@ -1,4 +1,4 @@
-"""DiffusionReranker (spec §4.4, §4.5, §5.3) against straightforward per-query references."""
+"""DiffusionReranker (training loss, DDIM sampling, re-ranking) against straightforward per-query references."""
 import math
 
 import pytest

@@ -18,7 +18,7 @@ def small(**kwargs):
 
 def test_paper_denoiser_parameter_count_and_zero_init():
     aligner = DITSAligner()
-    assert sum(p.numel() for p in aligner.parameters()) == 20_349_952  # dits.md §3.4
+    assert sum(p.numel() for p in aligner.parameters()) == 20_349_952  # the DiT of depth 4, width 512, 16 heads
     x = torch.randn(3, 512)
     assert not aligner(x, 4).any()  # adaLN-Zero: ε_γ ≡ 0 at init
     conditioned = DITSAligner(condition='text')

@@ -1,4 +1,4 @@
-"""WTI similarity (spec §3) against an explicit loop implementation of the official formula."""
+"""WTI similarity (token-wise weighted similarity) against an explicit loop implementation of the official formula."""
 import math
 
 import pytest
@@ -13,7 +13,7 @@ A, B, L, T, D = 3, 4, 5, 4, 8
 
 def reference_wti(text, text_weights, text_mask, video, video_weights, video_mask,
                   exclude_masked_from_max):
-    """Spec §3 written out with python loops over texts a, videos b, tokens t and frames v.
+    """The official formula written out with python loops over texts a, videos b, tokens t and frames v.
 
     ``S[a,b,t,v] = <t_at, v_bv> m_at m_bv``; official: masked entries (exactly 0) take part in
     the max; ``exclude_masked_from_max``: the max runs over valid pairs only (0 if there is none).

@@ -1,4 +1,4 @@
-"""Symmetric InfoNCE (official ``CrossEn`` applied to rows and columns, spec §3)."""
+"""Symmetric InfoNCE (official ``CrossEn`` applied to rows and columns)."""
 import math
 
 import pytest
