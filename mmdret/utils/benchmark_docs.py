@@ -51,6 +51,21 @@ def machine_description() -> dict:
                 load=' '.join(load))
 
 
+def machine_summary(machine: dict) -> str:
+    """One line naming the machine of :func:`machine_description`.
+
+    Args:
+        machine (dict): what :func:`machine_description` returned.
+
+    Returns:
+        str: e.g. ``'AMD EPYC, 2 logical CPUs, flags avx2, torch kernels AVX2, 2 torch threads,
+        torch 2.14.1, Python 3.11.7'``.
+    """
+    return (f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs, {machine['isa']}, "
+            f"{machine['threads']} torch threads, torch {machine['torch']}, Python "
+            f"{machine['python']}")
+
+
 def replace_docs_section(path: str, mark: str, label: str, command: str, markdown: str) -> None:
     """Replace the section ``label`` of benchmark ``mark`` in the markdown file ``path`` (append
     it where there is none), headed by the command that produced it and the time.

@@ -14,9 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mmdret.utils.benchmark_docs import (machine_description, machine_summary,
+                                         replace_docs_section)
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from mmdret.utils.benchmark_docs import machine_description, replace_docs_section  # noqa: E402
 
 DOCS_MARK = 'benchmark_demo'
 MODELS = ('DiffusionRet stage 1', 'DiffusionRet stage 2')
@@ -62,9 +63,7 @@ def markdown(summaries, machine):
     """
     head = [f"{metric.replace('R', 'R@')} {model.split()[-2]} {model.split()[-1]} {direction}"
             for model, direction, metric in COLUMNS]
-    lines = [f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, {machine['isa']},"
-             f" {machine['threads']} torch threads, torch {machine['torch']}, Python "
-             f"{machine['python']}; load before the runs {machine['load']}.", '',
+    lines = [f"Machine: {machine_summary(machine)}; load before the runs {machine['load']}.", '',
              '| seed | ' + ' | '.join(head) + ' | total (s) |',
              '|---:|' + '---:|' * (len(head) + 1)]
     for summary in summaries:

@@ -36,7 +36,8 @@ from mmdret.evaluation.functional import (DIRECTIONS, concat_features, ground_tr
 from mmdret.models.heads import DiffusionReranker, WTISimilarityHead
 from mmdret.models.retrievers import DiffusionRet
 from mmdret.utils import register_all_modules
-from mmdret.utils.benchmark_docs import machine_description, replace_docs_section
+from mmdret.utils.benchmark_docs import (machine_description, machine_summary,
+                                         replace_docs_section)
 from mmdret.utils.distributed import gather_indexed
 
 DOCS_MARK = 'benchmark_diffusionret'
@@ -744,9 +745,7 @@ def run_stage1_training(args, results):
 
 # -- report ------------------------------------------------------------------------------------
 def report(args, machine, res):
-    rows = [('Machine', f"{machine['cpu']} ({machine['isa']}), {machine['logical_cpus']} "
-             f"logical CPUs, {machine['threads']} torch threads, torch {machine['torch']}, "
-             f"Python {machine['python']}; load average at start {machine['load']}" +
+    rows = [('Machine', f"{machine_summary(machine)}; load average at start {machine['load']}" +
              (f"; device {args.device} ({machine['gpu']})" if args.device != 'cpu' else ''))]
     if 'flops' in res:
         rows += evaluation_rows(args, res)

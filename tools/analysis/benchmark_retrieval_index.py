@@ -27,9 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,7 @@ from mmengine.config import Config, DictAction
 
 import mmdret  # noqa: F401
 from mmdret.apis import TextVideoRetrievalInferencer
+from mmdret.utils.benchmark_docs import machine_description, machine_summary
 from mmdret.apis.text_video_retrieval_inferencer import faiss_available
 from mmdret.apis.video_gallery_index import GALLERY_FORMAT, GALLERY_VERSION, VideoGalleryIndex
 
@@ -151,8 +150,8 @@ def markdown(rows, args):
         f'stage {args.stage}' + (f', diffusion re-ranking of the top {RERANKER["topk"]} with '
                                  f'{RERANKER["num_inference_steps"]} DDIM steps'
                                  if args.stage == 2 else '') +
-        f'), {args.queries} queries per call, top-10; CPU ({platform.processor() or "cpu"}, '
-        f'{torch.get_num_threads()} threads), torch {torch.__version__}. '
+        f'), {args.queries} queries per call, top-10; machine '
+        f'{machine_summary(machine_description())}. '
         'Shortlist: a coarse score over the gallery (the model\'s score in gallery chunks, or '
         'the inner product of pooled embeddings in chunks or by a FAISS index built '
         'beforehand), '
@@ -168,18 +167,6 @@ def markdown(rows, args):
     lines += [f"| {r['size']:,} | {r['gallery_mib']:.1f} | {r['search']} | {r['qps']:.2f} | "
               f"{r['top10_agree']:.0%} | {r['peak_rss_mib']:.0f} |" for r in rows]
     return '\n'.join(lines) + '\n'
-
-
-def machine():
-    """The CPU model and whether it has AVX-512 (``lscpu``), and the torch threads."""
-    try:
-        text = subprocess.run(['lscpu'], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        text = ''
-    model = next((line.split(':', 1)[1].strip() for line in text.splitlines()
-                  if line.startswith('Model name')), platform.processor() or 'cpu')
-    avx512 = 'with AVX-512' if 'avx512f' in text.split() else 'without AVX-512'
-    return f'{model}, {os.cpu_count()} cores, {avx512}, {torch.get_num_threads()} torch threads'
 
 
 def write_synthetic_cache(cache_file, size, seed=0, chunk=100000):
@@ -280,7 +267,7 @@ def index_markdown(index_rows, args):
     options = ' '.join(f'{k}={v}' for k, v in (args.cfg_options or {}).items())
     lines = ['', '## Indexing throughput (`tools/analysis/benchmark_retrieval_index.py '
              '--index-videos ...`)', '',
-             f'Machine: {machine()}; torch {torch.__version__}.', '',
+             f'Machine: {machine_summary(machine_description())}.', '',
              f'Indexing real video files from scratch with `{args.index_config}`'
              + (f' (`--cfg-options {options}`)' if options else '') +
              f': decoded by its test pipeline and encoded in batches of '
@@ -296,7 +283,7 @@ def index_markdown(index_rows, args):
 def scale_markdown(rows, args):
     lines = ['', '## Gallery index at scale (`tools/analysis/benchmark_retrieval_index.py '
              '--scale-sizes ...`)', '',
-             f'Machine: {machine()}; torch {torch.__version__}.', '',
+             f'Machine: {machine_summary(machine_description())}.', '',
              f'Synthetic gallery caches (D={WIDTH}, {FRAMES} frames per video, the stage-2 tiny '
              f'model), {args.queries} queries per batch, FAISS `IndexFlatIP` shortlist of '
              f'{args.shortlist}, then `model.score` (diffusion re-ranking) on the union of the '
